@@ -1,0 +1,69 @@
+"""The ``musicml`` command: use a trained model and manage data sources.
+
+Pipeline stages are separate scripts (``stages/``, run by ``dvc repro``);
+this command holds what a person runs by hand.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from musicml.console import new_app, run
+
+app = new_app("musicml: drum-hit classification and the data it trains on. Run `musicml COMMAND --help`.")
+kits_app = new_app("Real drum kits (Hydrogen format) as a data source.")
+app.add_typer(kits_app, name="kits")
+
+
+@app.command()
+def predict(
+    model: Path = typer.Option("models/drum_classifier.onnx", help="Exported ONNX model (torch not needed)."),
+    manifest: Path = typer.Option(..., help="JSONL, one hit per line: audio_path, optional onset_s."),
+    out: Path = typer.Option(..., help="JSONL to write: input fields + label, probabilities, unknown_score."),
+    batch_size: int = typer.Option(64, help="Hits per onnxruntime call."),
+) -> None:
+    """Classify drum hits with the exported model.
+
+    Without onset_s a row's hit starts at the first sound in its file.
+    unknown_score is 1 - max probability: high means the hit is probably not
+    one of the known classes.
+    """
+    import pandas as pd
+
+    from musicml.inference import OnnxClassifier, predict_manifest
+    from musicml.manifest import write_jsonl
+
+    rows = predict_manifest(OnnxClassifier.load(model), str(manifest), batch_size=batch_size)
+    write_jsonl(pd.DataFrame(rows), out)
+    typer.echo(f"predict: {len(rows)} hits -> {out}")
+
+
+@kits_app.command("add")
+def kits_add(
+    source: Path = typer.Option(..., "--from", help="Folder of kit folders, each with a drumkit.xml."),
+    dest: Path = typer.Option("data/raw/hydrogen", help="Where the kits are copied (DVC-tracked)."),
+    params: Path = typer.Option("params.yaml", help="Params file to switch `sources.hydrogen` on in."),
+    taxonomy: Path = typer.Option("configs/taxonomy.yaml", help="Taxonomy file (name-mapping rules)."),
+    track: bool = typer.Option(True, help="Track each copied kit with `dvc add`."),
+) -> None:
+    """Copy kits, `dvc add` them, enable them in params.yaml and hold some out for testing. Idempotent."""
+    from musicml.config import load_taxonomy, load_yaml
+    from musicml.drums.kits import add_kits
+
+    seed = int(load_yaml(params).get("seed", 0))
+    changes = add_kits(source, dest_root=str(dest), params_path=str(params), taxonomy=load_taxonomy(taxonomy),
+                       seed=seed, track=track)
+    for line in changes:
+        typer.echo(line)
+    if not changes:
+        typer.echo("kits: already up to date; params.yaml unchanged")
+
+
+def main() -> None:
+    run(app)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""Reading YAML configuration files with one-line errors.
+
+The library never decides *which* file holds params: callers (the stage
+scripts) pass paths and pass sections down as plain arguments.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import yaml
+
+from musicml.errors import ConfigError, InputError
+from musicml.taxonomy import Taxonomy
+
+
+def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    """Parse a YAML mapping; a missing file or bad syntax is an :class:`InputError`."""
+    path = str(path)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+    except OSError as exc:
+        raise InputError(path, f"cannot open: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise InputError(path, f"not valid YAML: {getattr(exc, 'problem', exc)}",
+                         line=mark.line + 1 if mark else None) from exc
+    if not isinstance(data, dict):
+        raise InputError(path, "expected a YAML mapping at the top level")
+    return data
+
+
+def section(params: dict[str, Any], dotted: str) -> Any:
+    """``params['a']['b']`` for ``dotted='a.b'``; a missing key is a :class:`ConfigError`."""
+    value: Any = params
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise ConfigError(f"params: missing key '{dotted}'")
+        value = value[part]
+    return value
+
+
+def load_taxonomy(path: str | os.PathLike) -> Taxonomy:
+    """The :class:`Taxonomy` of a taxonomy file (``taxonomy.classes`` and ``taxonomy.rules``)."""
+    data = load_yaml(path)
+    return Taxonomy.from_params(section(data, "taxonomy.classes"), section(data, "taxonomy.rules") or [])

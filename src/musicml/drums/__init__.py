@@ -1,0 +1,1 @@
+"""The drum-hit classifier: sources, dataset preparation, model."""

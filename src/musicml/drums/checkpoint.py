@@ -1,0 +1,29 @@
+"""Saving and loading the trained classifier with what it needs to run (classes, features)."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from musicml.atomic import atomic_path
+from musicml.drums.model import DrumClassifierCNN
+from musicml.errors import InputError
+from musicml.features import MelConfig
+
+
+def save_model(path: str | os.PathLike, model: DrumClassifierCNN, *, classes: list[str], mel: MelConfig,
+               dropout: float, input_pool: int) -> None:
+    with atomic_path(path) as tmp:
+        torch.save({"model": model.state_dict(), "classes": list(classes), "mel": mel.to_dict(),
+                    "dropout": dropout, "input_pool": input_pool}, tmp)
+
+
+def load_model(path: str | os.PathLike) -> tuple[DrumClassifierCNN, list[str], MelConfig]:
+    """The model in eval mode on the CPU, its class names and its feature config."""
+    if not os.path.exists(path):
+        raise InputError(path, "model file not found")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model = DrumClassifierCNN(len(state["classes"]), dropout=state["dropout"], input_pool=state["input_pool"])
+    model.load_state_dict(state["model"])
+    return model.eval(), list(state["classes"]), MelConfig(**state["mel"])

@@ -1,0 +1,234 @@
+"""Training loop of the drum classifier: weighted sampling, AdamW + cosine schedule,
+early stopping on validation macro-F1, checkpoints that a killed run resumes from."""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from sklearn.metrics import f1_score
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
+
+from musicml.atomic import atomic_path
+from musicml.drums.model import DrumClassifierCNN, count_parameters
+from musicml.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 10
+    samples_per_epoch: int = 3072
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    dropout: float = 0.3
+    patience: int = 4
+    input_pool: int = 2
+    device: str = "auto"
+    seed: int = 0
+    resume: bool = False
+    finetune_checkpoint: str | None = None
+    freeze_blocks: int = 2
+    finetune_lr: float = 1e-4
+
+
+@dataclass
+class TrainResult:
+    best_epoch: int
+    best_val_macro_f1: float
+    epochs_run: int
+    n_parameters: int
+    history: list[dict] = field(default_factory=list)
+
+
+class FeatureDataset(Dataset):
+    """Rows ``indices`` of a (memory-mapped) feature array with integer labels."""
+
+    def __init__(self, features: np.ndarray, indices: np.ndarray, labels: np.ndarray):
+        self.features, self.indices, self.labels = features, np.asarray(indices), np.asarray(labels)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return torch.from_numpy(np.array(self.features[self.indices[i]], dtype=np.float32)), int(self.labels[i])
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when available; ``cuda`` without a GPU is a config error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("train.device is 'cuda' but no CUDA device is available")
+    if name not in ("cpu", "cuda"):
+        raise ConfigError(f"train.device must be auto, cpu or cuda, got {name!r}")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed every RNG training touches and make CPU kernels deterministic."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+
+
+def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
+    """Macro-F1 over the classes present in ``y_true`` (absent classes would be 0 by fiat)."""
+    labels = np.unique(y_true)
+    return float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0))
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, features: np.ndarray, indices: np.ndarray, *,
+                   device: torch.device, batch_size: int = 256) -> np.ndarray:
+    """Logits ``(len(indices), n_classes)`` of the model in eval mode."""
+    model.eval()
+    out = []
+    for start in range(0, len(indices), batch_size):
+        batch = np.asarray(features[np.sort(indices[start:start + batch_size])], dtype=np.float32)
+        order = np.argsort(np.argsort(indices[start:start + batch_size]))
+        logits = model(torch.from_numpy(batch).to(device)).float().cpu().numpy()
+        out.append(logits[order])
+    return np.concatenate(out) if out else np.zeros((0, model.fc.out_features), dtype=np.float32)
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def build_model(n_classes: int, config: TrainConfig) -> DrumClassifierCNN:
+    """A new model, or one started from ``config.finetune_checkpoint`` with early blocks frozen."""
+    model = DrumClassifierCNN(n_classes, dropout=config.dropout, input_pool=config.input_pool)
+    if config.finetune_checkpoint:
+        if not os.path.exists(config.finetune_checkpoint):
+            raise ConfigError(f"train.finetune.checkpoint {config.finetune_checkpoint} does not exist")
+        state = torch.load(config.finetune_checkpoint, map_location="cpu", weights_only=True)
+        model.load_state_dict(state.get("model", state))
+        model.freeze_blocks(config.freeze_blocks)
+    return model
+
+
+def train_classifier(
+    features: np.ndarray,
+    train_idx: np.ndarray,
+    train_y: np.ndarray,
+    train_weights: np.ndarray,
+    val_idx: np.ndarray,
+    val_y: np.ndarray,
+    *,
+    n_classes: int,
+    config: TrainConfig,
+    checkpoint_path: str | os.PathLike,
+    on_epoch: Callable[[dict], None] | None = None,
+) -> tuple[DrumClassifierCNN, TrainResult]:
+    """Train on rows ``train_idx`` of ``features``, select the epoch with the best validation macro-F1.
+
+    Parameters
+    ----------
+    features : ndarray, shape (n, 1, n_mels, n_frames)
+        The feature store (memory-mapped).
+    train_idx, val_idx : ndarray of int
+        Rows of ``features`` in each split.
+    train_y, val_y : ndarray of int
+        Class indices of those rows.
+    train_weights : ndarray of float
+        Sampling weight of each training row (``WeightedRandomSampler``).
+    checkpoint_path : path
+        Written after every epoch; with ``config.resume`` a run continues from it.
+    on_epoch : callable, optional
+        Called with the epoch's metrics dict (epoch, train_loss, train_accuracy,
+        val_loss, val_accuracy, val_macro_f1, lr) — e.g. to log with DVCLive.
+
+    Returns
+    -------
+    model : DrumClassifierCNN
+        With the best epoch's weights, on the CPU, in eval mode.
+    result : TrainResult
+    """
+    seed_everything(config.seed)
+    device = resolve_device(config.device)
+    model = build_model(n_classes, config).to(device)
+    lr = config.finetune_lr if config.finetune_checkpoint else config.lr
+    optimizer = torch.optim.AdamW((p for p in model.parameters() if p.requires_grad), lr=lr,
+                                  weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(config.epochs, 1))
+    use_amp = device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    generator = torch.Generator().manual_seed(config.seed)
+    sampler = WeightedRandomSampler(torch.tensor(np.array(train_weights, dtype=np.float64)),
+                                    num_samples=config.samples_per_epoch, replacement=True, generator=generator)
+    loader = DataLoader(FeatureDataset(features, train_idx, train_y), batch_size=config.batch_size,
+                        sampler=sampler, drop_last=False)
+    loss_fn = nn.CrossEntropyLoss()
+
+    checkpoint_path = Path(checkpoint_path)
+    start_epoch, best_f1, best_epoch, bad_epochs, history = 0, -1.0, 0, 0, []
+    best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    if config.resume and checkpoint_path.exists():
+        state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        start_epoch, best_f1, best_epoch = state["epoch"], state["best_f1"], state["best_epoch"]
+        bad_epochs, history, best_state = state["bad_epochs"], state["history"], state["best_state"]
+
+    for epoch in range(start_epoch + 1, config.epochs + 1):
+        if bad_epochs >= config.patience:
+            break
+        model.train()
+        total_loss, correct, seen = 0.0, 0, 0
+        for x, y in loader:
+            x, y = x.to(device), y.to(device)
+            optimizer.zero_grad(set_to_none=True)
+            with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
+                logits = model(x)
+                loss = loss_fn(logits.float(), y)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            total_loss += float(loss.detach()) * len(y)
+            correct += int((logits.argmax(1) == y).sum())
+            seen += len(y)
+        current_lr = optimizer.param_groups[0]["lr"]
+        scheduler.step()
+
+        val_logits = predict_logits(model, features, val_idx, device=device)
+        val_pred = val_logits.argmax(1)
+        val_loss = float(loss_fn(torch.from_numpy(val_logits), torch.as_tensor(val_y, dtype=torch.long)))
+        metrics = {
+            "epoch": epoch, "train_loss": total_loss / max(seen, 1), "train_accuracy": correct / max(seen, 1),
+            "val_loss": val_loss, "val_accuracy": float(np.mean(val_pred == val_y)),
+            "val_macro_f1": macro_f1(val_y, val_pred, n_classes), "lr": current_lr,
+        }
+        history.append(metrics)
+        if metrics["val_macro_f1"] > best_f1:
+            best_f1, best_epoch, bad_epochs = metrics["val_macro_f1"], epoch, 0
+            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        else:
+            bad_epochs += 1
+        _save_checkpoint(checkpoint_path, {
+            "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
+            "torch_rng": torch.get_rng_state(), "best_f1": best_f1, "best_epoch": best_epoch,
+            "bad_epochs": bad_epochs, "history": history, "best_state": best_state,
+            "config": asdict(config),
+        })
+        if on_epoch:
+            on_epoch(metrics)
+
+    model = model.cpu()
+    model.load_state_dict(best_state)
+    model.eval()
+    return model, TrainResult(best_epoch=best_epoch, best_val_macro_f1=max(best_f1, 0.0),
+                              epochs_run=len(history), n_parameters=count_parameters(model), history=history)

@@ -1,0 +1,65 @@
+"""Per-session sampling weights: sessions with many hits must not dominate training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from musicml.errors import ConfigError
+
+
+def session_weights(
+    events: pd.DataFrame, *, min_weight: float = 0.05, max_weight: float = 0.5
+) -> tuple[pd.DataFrame, dict]:
+    """Inverse-frequency weights per session group, normalised, then clamped.
+
+    A session's weight is ``1 / n_events``, normalised so the weights of all
+    sessions sum to 1 and clamped to ``[min_weight, max_weight]`` (the seed's
+    defaults). A hit's sampling probability is proportional to its session's weight.
+
+    Returns
+    -------
+    weights : DataFrame
+        One row per session: ``session_id``, ``events``, ``weight``, ``clamped``.
+    summary : dict
+        ``session_groups``, ``events_counted``, ``clamped_low``, ``clamped_high``,
+        ``min_weight``, ``max_weight``, for ``metrics/weights.json``.
+    """
+    if not 0 < min_weight <= max_weight:
+        raise ConfigError(f"weights need 0 < min_weight <= max_weight, got {min_weight}, {max_weight}")
+    if len(events) == 0:
+        raise ConfigError("no training events to weight")
+    counts = events.groupby("session_id").size().sort_index()
+    raw = 1.0 / counts.to_numpy(dtype=np.float64)
+    normalised = raw / raw.sum()
+    clamped = np.clip(normalised, min_weight, max_weight)
+    table = pd.DataFrame({
+        "session_id": counts.index.astype(str),
+        "events": counts.to_numpy(dtype=np.int64),
+        "weight": clamped,
+        "clamped": np.where(normalised < min_weight, "low", np.where(normalised > max_weight, "high", "")),
+    })
+    summary = {
+        "session_groups": int(len(table)),
+        "events_counted": int(counts.sum()),
+        "clamped_low": int((table["clamped"] == "low").sum()),
+        "clamped_high": int((table["clamped"] == "high").sum()),
+        "min_weight": float(clamped.min()),
+        "max_weight": float(clamped.max()),
+    }
+    return table, summary
+
+
+def event_weights(events: pd.DataFrame, weights: pd.DataFrame) -> np.ndarray:
+    """Per-hit sampling weights: the session weight shared among the session's hits.
+
+    Dividing by the session's hit count *in ``events``* (which may include
+    augmented copies) makes each session's total probability mass equal its
+    weight, whatever its size.
+    """
+    sessions = events["session_id"].astype(str)
+    per_session = weights.set_index("session_id")["weight"] / sessions.value_counts()
+    mapped = sessions.map(per_session)
+    if mapped.isna().any():
+        raise ConfigError(f"no sampling weight for sessions {sorted(set(events['session_id'][mapped.isna()]))[:5]}")
+    return mapped.to_numpy(dtype=np.float64)

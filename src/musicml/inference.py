@@ -1,0 +1,109 @@
+"""Torch-free inference with an exported ONNX drum classifier (``musicml predict``)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from musicml.audio import first_onset, load_audio
+from musicml.errors import InputError
+from musicml.evaluation import softmax
+from musicml.features import MelConfig, cut_clip, log_mel
+
+
+@dataclass
+class OnnxClassifier:
+    """An onnxruntime session plus the classes and feature config stored in the model."""
+
+    session: object
+    classes: list[str]
+    mel: MelConfig
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "OnnxClassifier":
+        import onnxruntime as ort
+
+        path = str(path)
+        if not os.path.exists(path):
+            raise InputError(path, "model file not found")
+        try:
+            session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            raise InputError(path, f"not a loadable ONNX model: {exc}") from exc
+        meta = session.get_modelmeta().custom_metadata_map
+        if "musicml.classes" not in meta or "musicml.features" not in meta:
+            raise InputError(path, "ONNX model lacks musicml metadata (classes, features); export it with musicml")
+        return cls(session, json.loads(meta["musicml.classes"]), MelConfig(**json.loads(meta["musicml.features"])))
+
+    def logits(self, images: np.ndarray) -> np.ndarray:
+        """Logits for a ``(batch, 1, n_mels, n_frames)`` float32 array."""
+        return self.session.run(["logits"], {"log_mel": np.asarray(images, dtype=np.float32)})[0]
+
+
+def _read_requests(path: str) -> list[dict]:
+    rows = []
+    try:
+        handle = open(path, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(path, f"cannot open: {exc.strerror}") from exc
+    with handle:
+        for lineno, text in enumerate(handle, start=1):
+            if not text.strip():
+                continue
+            try:
+                row = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise InputError(path, f"not valid JSON ({exc.msg})", line=lineno) from exc
+            if not isinstance(row, dict):
+                raise InputError(path, "expected a JSON object", line=lineno)
+            if not isinstance(row.get("audio_path"), str) or not row["audio_path"]:
+                raise InputError(path, "expected a non-empty string", line=lineno, field="audio_path")
+            onset = row.get("onset_s")
+            if onset is not None and (isinstance(onset, bool) or not isinstance(onset, (int, float))
+                                      or not np.isfinite(onset) or onset < 0):
+                raise InputError(path, f"expected a finite number >= 0, got {onset!r}", line=lineno, field="onset_s")
+            rows.append((lineno, row))
+    return rows
+
+
+def predict_manifest(model: OnnxClassifier, manifest_path: str, *, batch_size: int = 64) -> list[dict]:
+    """Classify every hit listed in a JSONL manifest.
+
+    Input rows need ``audio_path`` (relative paths resolve from the current
+    directory, then from the manifest's folder) and may give ``onset_s``; without
+    it the hit starts at the file's first sound. Output rows are the input
+    fields plus ``label``, ``probabilities`` (class → p) and ``unknown_score``
+    (1 − max probability: high means "not a hit of a known class").
+    """
+    base = os.path.dirname(os.path.abspath(manifest_path))
+    requests = _read_requests(manifest_path)
+    images = np.zeros((len(requests), 1, model.mel.n_mels, model.mel.n_frames), dtype=np.float32)
+    cache: dict[str, np.ndarray] = {}
+    for i, (lineno, row) in enumerate(requests):
+        audio_path = row["audio_path"]
+        resolved = audio_path if os.path.exists(audio_path) else os.path.join(base, audio_path)
+        if resolved not in cache:
+            try:
+                cache = {resolved: load_audio(resolved, sr=model.mel.sr)}  # keep one file: rows are often grouped
+            except InputError as exc:
+                raise InputError(manifest_path, f"audio {audio_path}: {exc.message}", line=lineno,
+                                 field="audio_path") from exc
+        audio = cache[resolved]
+        onset = row.get("onset_s")
+        onset = first_onset(audio, model.mel.sr) if onset is None else float(onset)
+        if onset >= audio.shape[0] / model.mel.sr:
+            raise InputError(manifest_path, f"onset {onset} s is past the end of {audio_path}", line=lineno,
+                             field="onset_s")
+        images[i, 0] = log_mel(cut_clip(audio, onset, model.mel), model.mel)
+    probs = np.concatenate([softmax(model.logits(images[s:s + batch_size]))
+                            for s in range(0, len(images), batch_size)]) if len(images) else np.zeros((0, 0))
+    out = []
+    for (lineno, row), p in zip(requests, probs):
+        out.append({**row, "label": model.classes[int(np.argmax(p))],
+                    "probabilities": {c: round(float(v), 6) for c, v in zip(model.classes, p)},
+                    "unknown_score": round(float(1.0 - p.max()), 6)})
+    return out
+

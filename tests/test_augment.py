@@ -1,0 +1,166 @@
+"""Unit tests of musicml.drums.augment: one copy of a clip, and the augmented session files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from musicml.audio import load_audio
+from musicml.drums.augment import AugmentConfig, augment_clip, augment_events
+from musicml.manifest import COLUMNS, events_frame
+
+SR = 8000
+CLIP_S, PRE_S = 0.3, 0.01
+QUIET = AugmentConfig(noise_max=0.0)  # no noise: onsets are measurable in the rendered audio
+
+
+def burst(seed, seconds=0.2):
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SR)) / SR
+    return (0.5 * rng.standard_normal(t.size) * np.exp(-t * 40)).astype(np.float32)
+
+
+def clip(seed=0):
+    out = np.zeros(int(CLIP_S * SR), dtype=np.float32)
+    b = burst(seed)
+    out[80:80 + b.size] = b
+    return out
+
+
+def session_file(path, onsets, seed=0):
+    audio = np.zeros(2 * SR, dtype=np.float32)
+    for i, onset in enumerate(onsets):
+        b = burst(seed + i)
+        start = int(round(onset * SR))
+        audio[start:start + b.size] += b[: audio.size - start]
+    sf.write(path, audio, SR, subtype="FLOAT")
+
+
+def test_augment_clip_keeps_length_and_range():
+    x = clip()
+    for seed in range(3):
+        out, _ = augment_clip(x, sr=SR, rng=np.random.default_rng(seed), config=AugmentConfig())
+        assert out.shape == x.shape and out.dtype == np.float32
+        assert np.all(np.abs(out) <= 1.0)
+        assert not np.allclose(out, x)
+
+
+def test_augment_clip_deterministic_per_seed():
+    x = clip()
+    a, pa = augment_clip(x, sr=SR, rng=np.random.default_rng(42), config=AugmentConfig())
+    b, pb = augment_clip(x, sr=SR, rng=np.random.default_rng(42), config=AugmentConfig())
+    c, pc = augment_clip(x, sr=SR, rng=np.random.default_rng(43), config=AugmentConfig())
+    np.testing.assert_array_equal(a, b)
+    assert pa == pb and pa != pc
+    assert not np.array_equal(a, c)
+
+
+def test_augment_clip_parameters_within_configured_ranges():
+    config = AugmentConfig(pitch_semitones=1.5, stretch_min=0.95, stretch_max=1.05, noise_max=0.002,
+                           gain_min=0.5, gain_max=0.7)
+    x = clip()
+    drawn = [augment_clip(x, sr=SR, rng=np.random.default_rng(s), config=config)[1] for s in range(12)]
+    for params in drawn:
+        assert set(params) == {"semitones", "rate", "noise", "gain"}
+        assert -1.5 <= params["semitones"] <= 1.5
+        assert 0.95 <= params["rate"] <= 1.05
+        assert 0.0 <= params["noise"] <= 0.002
+        assert 0.5 <= params["gain"] <= 0.7
+    # The draws spread over the range (not a constant).
+    assert np.ptp([p["semitones"] for p in drawn]) > 1.0
+
+
+def test_augment_clip_applies_the_drawn_gain():
+    x = clip()
+    fixed = dict(pitch_semitones=0.7, stretch_min=1.02, stretch_max=1.02, noise_max=0.0)
+    half, _ = augment_clip(x, sr=SR, rng=np.random.default_rng(5),
+                           config=AugmentConfig(**fixed, gain_min=0.25, gain_max=0.25))
+    full, _ = augment_clip(x, sr=SR, rng=np.random.default_rng(5),
+                           config=AugmentConfig(**fixed, gain_min=1.0, gain_max=1.0))
+    np.testing.assert_allclose(half, 0.25 * full, atol=1e-6)
+
+
+def test_augment_events_writes_one_wav_per_session_with_copy_onsets(tmp_path):
+    session_file(tmp_path / "s1.wav", [0.2, 0.9, 1.5])
+    session_file(tmp_path / "s2.wav", [0.5], seed=10)
+    events = events_frame([
+        {"source": "synth", "session_id": "s1", "kit": "k1", "audio_path": str(tmp_path / "s1.wav"),
+         "onset_s": 0.9, "label": "snare", "techniques": ["flam"], "velocity": 90},
+        {"source": "synth", "session_id": "s1", "kit": "k1", "audio_path": str(tmp_path / "s1.wav"),
+         "onset_s": 0.2, "label": "kick", "extra_labels": ["crash"], "openness": 0.0},
+        {"source": "synth", "session_id": "s1", "kit": "k1", "audio_path": str(tmp_path / "s1.wav"),
+         "onset_s": 1.5, "label": "crash"},
+        {"source": "hydrogen", "session_id": "s2", "kit": "k2", "audio_path": str(tmp_path / "s2.wav"),
+         "onset_s": 0.5, "label": "hihat_open", "openness": 0.8},
+    ])
+    out_dir = tmp_path / "aug"
+    config = AugmentConfig(multiplier=2, noise_max=0.0)
+    out = augment_events(events, out_dir, config=config, sr=SR, clip_s=CLIP_S, pre_onset_s=PRE_S, seed=3)
+
+    assert sorted(p.name for p in out_dir.iterdir()) == ["s1.wav", "s2.wav"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert list(out.columns) == list(COLUMNS)
+    assert len(out) == 2 * len(events)
+    assert set(out["audio_path"]) == {str(out_dir / "s1.wav"), str(out_dir / "s2.wav")}
+
+    # Labels, session and the other fields travel with each copy; source is suffixed.
+    for _, src in events.iterrows():
+        copies = out[(out["session_id"] == src["session_id"]) & (out["label"] == src["label"])]
+        assert len(copies) == 2
+        assert (copies["kit"] == src["kit"]).all()
+        assert all(c == src["extra_labels"] for c in copies["extra_labels"])
+        assert all(c == src["techniques"] for c in copies["techniques"])
+    assert set(out["source"]) == {"synth+aug", "hydrogen+aug"}
+    assert out.loc[out["session_id"] == "s2", "label"].tolist() == ["hihat_open"] * 2
+    assert out["event_id"].nunique() == len(out)
+
+    # Each copy's onset points at the start of its energy in the rendered file.
+    clip_len, gap = int(CLIP_S * SR), SR // 10
+    for session, n_copies in (("s1", 6), ("s2", 2)):
+        audio = load_audio(out_dir / f"{session}.wav", sr=SR)
+        assert audio.shape == (n_copies * (clip_len + gap),)
+        rows = out[out["session_id"] == session].sort_values("onset_s")
+        for k, onset in enumerate(rows["onset_s"]):
+            window = np.abs(audio[k * (clip_len + gap): k * (clip_len + gap) + clip_len])
+            first = np.flatnonzero(window >= window.max() * 10 ** (-30 / 20))[0]
+            assert abs((k * (clip_len + gap) + first) / SR - onset) < 0.005
+            assert np.all(audio[k * (clip_len + gap) + clip_len: (k + 1) * (clip_len + gap)] == 0)  # the gap
+
+
+def test_augment_events_same_seed_same_bytes(tmp_path):
+    session_file(tmp_path / "s.wav", [0.3, 1.0])
+    events = events_frame([
+        {"source": "synth", "session_id": "s", "kit": "k", "audio_path": str(tmp_path / "s.wav"),
+         "onset_s": o, "label": "kick"} for o in (0.3, 1.0)])
+
+    def render(name, seed):
+        out = augment_events(events, tmp_path / name, config=AugmentConfig(), sr=SR, clip_s=CLIP_S,
+                             pre_onset_s=PRE_S, seed=seed)
+        return (tmp_path / name / "s.wav").read_bytes(), out
+
+    a, out_a = render("a", 1)
+    b, out_b = render("b", 1)
+    c, _ = render("c", 2)
+    assert a == b and a != c
+    assert out_a["onset_s"].tolist() == out_b["onset_s"].tolist()
+
+
+def test_augment_events_multiplier_zero_writes_nothing(tmp_path):
+    session_file(tmp_path / "s.wav", [0.3])
+    events = events_frame([{"source": "synth", "session_id": "s", "kit": "k",
+                            "audio_path": str(tmp_path / "s.wav"), "onset_s": 0.3, "label": "kick"}])
+    out = augment_events(events, tmp_path / "aug", config=AugmentConfig(multiplier=0), sr=SR, clip_s=CLIP_S,
+                         pre_onset_s=PRE_S, seed=0)
+    assert len(out) == 0 and list(out.columns) == list(COLUMNS)
+    assert list((tmp_path / "aug").iterdir()) == []
+
+
+@pytest.mark.parametrize("onset", [0.0, 1.95])
+def test_augment_events_pads_clips_at_file_edges(tmp_path, onset):
+    session_file(tmp_path / "s.wav", [onset])
+    events = events_frame([{"source": "synth", "session_id": "s", "kit": "k",
+                            "audio_path": str(tmp_path / "s.wav"), "onset_s": onset, "label": "kick"}])
+    out = augment_events(events, tmp_path / "aug", config=QUIET, sr=SR, clip_s=CLIP_S, pre_onset_s=PRE_S, seed=0)
+    assert len(out) == 1
+    assert sf.info(tmp_path / "aug" / "s.wav").frames == int(CLIP_S * SR) + SR // 10

@@ -1,0 +1,233 @@
+"""Tests of the procedural drum synthesizer (tiny sizes: the whole file runs in seconds)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from musicml.drums.synth import (
+    CLASSES,
+    GHOST_MAX_VELOCITY,
+    TECHNIQUES,
+    UNKNOWN_INSTRUMENTS,
+    make_kit,
+    render_hit,
+    render_session,
+    synthesize,
+)
+from musicml.errors import ConfigError
+from musicml.manifest import COLUMNS, events_frame
+
+SR = 16000
+
+
+def _small(out_dir: Path, *, seed: int = 7, **kwargs):
+    args = dict(n_kits=2, hits_per_class=2, unknown_hits=3, sr=SR, seed=seed)
+    args.update(kwargs)
+    return synthesize(out_dir, **args)
+
+
+def _rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(x.astype(np.float64) ** 2)))
+
+
+def _kits_of_each_style(seed: int = 0) -> list:
+    kits = [make_kit(i, seed=seed) for i in range(12)]
+    picked = [next(k for k in kits if k.style == style) for style in ("acoustic", "electronic")]
+    return picked
+
+
+def test_make_kit_is_deterministic_and_kits_differ():
+    assert make_kit(3, seed=1) == make_kit(3, seed=1)
+    assert make_kit(3, seed=1) != make_kit(4, seed=1)
+    assert make_kit(3, seed=1) != make_kit(3, seed=2)
+    assert make_kit(3, seed=1).kit_id == "synth-kit-003"
+    assert {make_kit(i, seed=0).style for i in range(12)} == {"acoustic", "electronic"}
+
+
+def test_synthesize_is_deterministic(tmp_path):
+    first = _small(tmp_path / "a")
+    files = sorted((tmp_path / "a").glob("*.wav"))
+    assert [f.name for f in files] == ["synth-kit-000.wav", "synth-kit-001.wav"]
+    before = [f.read_bytes() for f in files]
+    again = _small(tmp_path / "a")
+    assert [f.read_bytes() for f in files] == before
+    assert again.equals(first)
+
+    other = _small(tmp_path / "b", seed=8)
+    assert (tmp_path / "b" / "synth-kit-000.wav").read_bytes() != before[0]
+    assert not other[["label", "velocity"]].equals(first[["label", "velocity"]])
+
+
+@pytest.mark.parametrize("label", CLASSES + UNKNOWN_INSTRUMENTS)
+def test_every_label_renders_finite_audible_float32(label):
+    for kit in _kits_of_each_style():
+        x = render_hit(label, kit, velocity=100, sr=SR, rng=np.random.default_rng(0))
+        assert x.dtype == np.float32 and x.ndim == 1
+        assert np.isfinite(x).all()
+        assert np.abs(x).max() > 1e-2
+        # The hit starts at the onset: the first 20 ms hold real energy.
+        assert _rms(x[: int(0.02 * SR)]) > 1e-3
+
+
+@pytest.mark.parametrize("technique", sorted(TECHNIQUES))
+def test_every_technique_renders(technique):
+    kit = make_kit(0, seed=0)
+    velocity = GHOST_MAX_VELOCITY if technique == "ghost" else 110
+    for label in TECHNIQUES[technique]:
+        x = render_hit(label, kit, velocity=velocity, sr=SR, rng=np.random.default_rng(1), technique=technique)
+        assert np.isfinite(x).all() and np.abs(x).max() > 1e-3
+
+
+def test_velocity_scales_level_and_brightness():
+    kit = make_kit(2, seed=0)
+
+    def render(velocity):
+        return render_hit("snare", kit, velocity=velocity, sr=SR, rng=np.random.default_rng(5))
+
+    def centroid(x):
+        spectrum = np.abs(np.fft.rfft(x[: int(0.2 * SR)]))
+        return float((spectrum * np.fft.rfftfreq(int(0.2 * SR), 1 / SR)).sum() / spectrum.sum())
+
+    soft, loud = render(30), render(120)
+    assert np.abs(loud).max() > 3 * np.abs(soft).max()
+    assert centroid(loud) > centroid(soft)
+
+
+def test_bark_cuts_the_open_hihat_short():
+    kit = make_kit(1, seed=0)
+    plain = render_hit("hihat_open", kit, velocity=100, sr=SR, rng=np.random.default_rng(2))
+    bark = render_hit("hihat_open", kit, velocity=100, sr=SR, rng=np.random.default_rng(2), technique="hihat_bark")
+    late = slice(int(0.4 * SR), int(0.6 * SR))
+    assert _rms(bark[late]) < 0.5 * _rms(plain[late])
+
+
+def test_manifest_contract(tmp_path):
+    out = tmp_path / "data" / "synth"
+    df = _small(out)
+    assert list(df.columns) == list(COLUMNS)
+    assert len(df) == 2 * (len(CLASSES) * 2 + 3)
+    assert (df["source"] == "synth").all()
+    assert set(df["session_id"]) == {"synth-kit-000", "synth-kit-001"}
+    assert set(df["audio_path"]) == {str(out / "synth-kit-000.wav"), str(out / "synth-kit-001.wav")}
+    assert set(df["label"]) == set(CLASSES) | {"unknown"}
+    assert df["velocity"].between(1, 127).all()
+    assert (df.loc[df.label == "hihat_open", "openness"] == 1.0).all()
+    assert (df.loc[df.label.isin(["hihat_closed", "hihat_pedal"]), "openness"] == 0.0).all()
+    assert df.loc[~df.label.str.startswith("hihat"), "openness"].isna().all()
+    assert df["event_id"].is_unique
+    # Round trip through the validator: the rows are a valid manifest.
+    events_frame(df.to_dict(orient="records"), origin="roundtrip")
+
+    for _, session in df.groupby("session_id"):
+        onsets = np.sort(session["onset_s"].to_numpy())
+        assert onsets[0] == pytest.approx(0.2, abs=1 / SR)
+        gaps = np.diff(onsets)
+        assert gaps.min() >= 0.8 - 1 / SR and gaps.max() <= 1.2 + 1 / SR
+
+    info = sf.info(out / "synth-kit-000.wav")
+    assert info.subtype == "PCM_16" and info.samplerate == SR and info.channels == 1
+    audio, _ = sf.read(out / "synth-kit-000.wav", dtype="float32")
+    assert 0.85 < np.abs(audio).max() <= 0.9 + 1e-4
+
+
+def test_onsets_point_at_energy(tmp_path):
+    df = _small(tmp_path, n_kits=3)
+    window = int(0.03 * SR)
+    louder = []
+    for path, session in df.groupby("audio_path"):
+        audio, _ = sf.read(path, dtype="float32")
+        for onset in session["onset_s"]:
+            i = int(round(onset * SR))
+            louder.append(_rms(audio[i:i + window]) > 3 * _rms(audio[i - window:i]))
+    # Soft hits can drown in a crash's tail, as they do in real recordings; most must not.
+    assert np.mean(louder) >= 0.9
+
+
+def test_kits_sound_different():
+    def spectrum(kit_index, label):
+        x = render_hit(label, make_kit(kit_index, seed=0), velocity=100, sr=SR, rng=np.random.default_rng(3))
+        return 20 * np.log10(np.abs(np.fft.rfft(x[: int(0.25 * SR)], 4096)) + 1e-6)
+
+    for label in ("kick", "snare", "hihat_closed", "crash"):
+        a, b = spectrum(0, label), spectrum(1, label)
+        assert np.mean(np.abs(a - b)) > 3.0, label  # mean log-spectral distance in dB
+
+
+def test_tom_pitch_order_within_each_kit():
+    def fundamental(x):
+        # After the pitch glide has settled: the strongest peak below 400 Hz.
+        seg = x[int(0.05 * SR): int(0.35 * SR)]
+        spectrum = np.abs(np.fft.rfft(seg * np.hanning(seg.size), 1 << 15))
+        freqs = np.fft.rfftfreq(1 << 15, 1 / SR)
+        band = (freqs > 40) & (freqs < 400)
+        return freqs[band][np.argmax(spectrum[band])]
+
+    lows = []
+    for kit_index in range(8):
+        kit = make_kit(kit_index, seed=4)
+        f = {label: fundamental(render_hit(label, kit, velocity=90, sr=SR, rng=np.random.default_rng(0)))
+             for label in ("tom_high", "tom_mid", "tom_low")}
+        assert f["tom_high"] > f["tom_mid"] > f["tom_low"], (kit_index, f)
+        lows.append(f["tom_low"])
+    assert max(lows) > 1.3 * min(lows)  # tuning varies from kit to kit
+
+
+def test_techniques_are_tagged(tmp_path):
+    kit = make_kit(0, seed=0)
+    _, events = render_session(kit, classes=CLASSES, hits_per_class=8, unknown_hits=0, sr=SR, seed=0,
+                               technique_prob=1.0)
+    for event in events:
+        eligible = [t for t, labels in TECHNIQUES.items() if event["label"] in labels]
+        assert len(event["techniques"]) == (1 if eligible else 0)
+        if event["techniques"]:
+            technique = event["techniques"][0]
+            assert technique in eligible
+            if technique == "ghost":
+                assert event["velocity"] <= GHOST_MAX_VELOCITY
+            assert event["extra_labels"] == (["crash"] if technique == "multi_cymbal_same_class" else [])
+    used = {t for e in events for t in e["techniques"]}
+    assert used == set(TECHNIQUES)
+
+    _, plain = render_session(kit, classes=CLASSES, hits_per_class=4, unknown_hits=0, sr=SR, seed=0,
+                              technique_prob=0.0)
+    assert not any(e["techniques"] for e in plain)
+    assert all(e["velocity"] > GHOST_MAX_VELOCITY for e in plain if e["label"] == "snare")
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(n_kits=0),
+        dict(seed=-1),
+        dict(hits_per_class=-1),
+        dict(hits_per_class=0, unknown_hits=0),
+        dict(sr=8000),
+        dict(technique_prob=1.5),
+        dict(classes=("kick", "cowbell")),
+        dict(classes=("kick", "kick")),
+    ],
+)
+def test_synthesize_rejects_bad_arguments(tmp_path, kwargs):
+    with pytest.raises(ConfigError):
+        _small(tmp_path, **kwargs)
+
+
+def test_render_hit_rejects_bad_arguments():
+    kit = make_kit(0, seed=0)
+    rng = np.random.default_rng(0)
+    with pytest.raises(ConfigError):
+        render_hit("gong", kit, velocity=100, sr=SR, rng=rng)
+    with pytest.raises(ConfigError):
+        render_hit("unknown", kit, velocity=100, sr=SR, rng=rng)
+    with pytest.raises(ConfigError):
+        render_hit("kick", kit, velocity=0, sr=SR, rng=rng)
+    with pytest.raises(ConfigError):
+        render_hit("kick", kit, velocity=100, sr=SR, rng=rng, technique="rimshot")
+    with pytest.raises(ConfigError):
+        render_hit("snare", kit, velocity=100, sr=SR, rng=rng, technique="ghost")
+    with pytest.raises(ConfigError):
+        make_kit(-1, seed=0)

@@ -1,0 +1,92 @@
+"""Unit tests of musicml.drums.weights: per-session inverse-frequency weights and per-hit weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from musicml.drums.weights import event_weights, session_weights
+from musicml.errors import ConfigError
+
+
+def events(counts):
+    """A minimal frame with ``counts[session]`` hits per session (only session_id matters)."""
+    return pd.DataFrame({"session_id": [s for s, n in counts.items() for _ in range(n)],
+                         "label": "kick"})
+
+
+def test_inverse_frequency_normalised():
+    table, summary = session_weights(events({"a": 10, "b": 20, "c": 40}), min_weight=0.01, max_weight=1.0)
+    raw = np.array([1 / 10, 1 / 20, 1 / 40])
+    assert table["session_id"].tolist() == ["a", "b", "c"]
+    assert table["events"].tolist() == [10, 20, 40]
+    np.testing.assert_allclose(table["weight"], raw / raw.sum())
+    assert table["weight"].sum() == pytest.approx(1.0)
+    assert (table["clamped"] == "").all()
+    assert summary["clamped_low"] == summary["clamped_high"] == 0
+
+
+def test_weights_are_clamped_and_flagged():
+    # Normalised: a 0.9, b 0.09, c 0.009.
+    table, summary = session_weights(events({"a": 1, "b": 10, "c": 100}), min_weight=0.05, max_weight=0.5)
+    by_session = table.set_index("session_id")
+    assert by_session.loc["a", "weight"] == pytest.approx(0.5) and by_session.loc["a", "clamped"] == "high"
+    assert by_session.loc["b", "weight"] == pytest.approx(10 / 111) and by_session.loc["b", "clamped"] == ""
+    assert by_session.loc["c", "weight"] == pytest.approx(0.05) and by_session.loc["c", "clamped"] == "low"
+    assert summary == {"session_groups": 3, "events_counted": 111, "clamped_low": 1, "clamped_high": 1,
+                       "min_weight": pytest.approx(0.05), "max_weight": pytest.approx(0.5)}
+
+
+def test_sessions_with_equal_counts_get_equal_weights():
+    table, _ = session_weights(events({"x": 7, "y": 7, "z": 7, "w": 7}))
+    np.testing.assert_allclose(table["weight"], 0.25)
+
+
+@pytest.mark.parametrize("low,high", [(0.0, 0.5), (-0.1, 0.5), (0.6, 0.5)])
+def test_bad_clamp_range_is_config_error(low, high):
+    with pytest.raises(ConfigError, match="min_weight"):
+        session_weights(events({"a": 1}), min_weight=low, max_weight=high)
+
+
+def test_no_events_is_config_error():
+    with pytest.raises(ConfigError, match="no training events"):
+        session_weights(events({}))
+
+
+def test_event_weights_sum_per_session_equals_session_weight():
+    ev = events({"a": 3, "b": 12, "c": 30})
+    table, _ = session_weights(ev, min_weight=0.01, max_weight=1.0)
+    w = event_weights(ev, table)
+    assert w.shape == (len(ev),)
+    sums = pd.Series(w).groupby(ev["session_id"].to_numpy()).sum()
+    np.testing.assert_allclose(sums.sort_index().to_numpy(), table["weight"].to_numpy())
+    # Hits of one session share its weight equally.
+    np.testing.assert_allclose(w[:3], table["weight"][0] / 3)
+
+
+def test_event_weights_with_augmented_copies_still_sum_to_session_weight():
+    original = events({"a": 4, "b": 16})
+    table, _ = session_weights(original, min_weight=0.01, max_weight=1.0)
+    # Training rows include augmented copies: 3x for a, 1x (none) for b.
+    with_copies = pd.concat([original, events({"a": 8})], ignore_index=True).sample(frac=1.0, random_state=0)
+    w = event_weights(with_copies, table)
+    sums = pd.Series(w, index=with_copies["session_id"].to_numpy()).groupby(level=0).sum()
+    assert sums["a"] == pytest.approx(table.set_index("session_id").loc["a", "weight"])
+    assert sums["b"] == pytest.approx(table.set_index("session_id").loc["b", "weight"])
+    # Rows are in the order of the events given, not grouped.
+    assert w[with_copies["session_id"].to_numpy() == "a"] == pytest.approx(np.full(12, sums["a"] / 12))
+
+
+def test_event_weights_with_weights_read_back_from_csv(tmp_path):
+    ev = events({"1": 2, "2": 5})  # numeric-looking ids come back from CSV as int
+    table, _ = session_weights(ev)
+    table.to_csv(tmp_path / "w.csv", index=False)
+    back = pd.read_csv(tmp_path / "w.csv", dtype={"session_id": str})
+    np.testing.assert_allclose(event_weights(ev, back), event_weights(ev, table))
+
+
+def test_event_weights_missing_session_is_config_error():
+    table, _ = session_weights(events({"a": 2}))
+    with pytest.raises(ConfigError, match="'b'"):
+        event_weights(events({"a": 2, "b": 1}), table)
