@@ -6,6 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HYDROGEN_KITS ?= /usr/share/hydrogen/data/drumkits
+# dvc.yaml runs `python stages/...`: the venv must come first on PATH.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: setup repro test test-fast kits bench clean-venv
 

@@ -47,7 +47,7 @@ def main(
     if len(train_idx) == 0 or len(val_idx) == 0:
         raise ConfigError(f"need training and validation hits, got {len(train_idx)} and {len(val_idx)}")
     y = labels.map({c: i for i, c in enumerate(classes)}).fillna(-1).astype(int).to_numpy()
-    sample_w = event_weights(index.iloc[train_idx], pd.read_csv(weights))
+    sample_w = event_weights(index.iloc[train_idx], pd.read_csv(weights, dtype={"session_id": str}))
 
     started = time.perf_counter()
     with Live(str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None, resume=config.resume) as live:

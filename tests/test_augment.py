@@ -12,13 +12,14 @@ from musicml.manifest import COLUMNS, events_frame
 
 SR = 8000
 CLIP_S, PRE_S = 0.3, 0.01
+ALWAYS = AugmentConfig(prob=1.0)  # every transform applied to every copy
 QUIET = AugmentConfig(noise_max=0.0)  # no noise: onsets are measurable in the rendered audio
 
 
 def burst(seed, seconds=0.2):
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * SR)) / SR
-    return (0.5 * rng.standard_normal(t.size) * np.exp(-t * 40)).astype(np.float32)
+    return (0.2 * rng.standard_normal(t.size) * np.exp(-t * 40)).astype(np.float32)
 
 
 def clip(seed=0):
@@ -40,7 +41,7 @@ def session_file(path, onsets, seed=0):
 def test_augment_clip_keeps_length_and_range():
     x = clip()
     for seed in range(3):
-        out, _ = augment_clip(x, sr=SR, rng=np.random.default_rng(seed), config=AugmentConfig())
+        out, _ = augment_clip(x, sr=SR, rng=np.random.default_rng(seed), config=ALWAYS)
         assert out.shape == x.shape and out.dtype == np.float32
         assert np.all(np.abs(out) <= 1.0)
         assert not np.allclose(out, x)
@@ -48,16 +49,16 @@ def test_augment_clip_keeps_length_and_range():
 
 def test_augment_clip_deterministic_per_seed():
     x = clip()
-    a, pa = augment_clip(x, sr=SR, rng=np.random.default_rng(42), config=AugmentConfig())
-    b, pb = augment_clip(x, sr=SR, rng=np.random.default_rng(42), config=AugmentConfig())
-    c, pc = augment_clip(x, sr=SR, rng=np.random.default_rng(43), config=AugmentConfig())
+    a, pa = augment_clip(x, sr=SR, rng=np.random.default_rng(42), config=ALWAYS)
+    b, pb = augment_clip(x, sr=SR, rng=np.random.default_rng(42), config=ALWAYS)
+    c, pc = augment_clip(x, sr=SR, rng=np.random.default_rng(43), config=ALWAYS)
     np.testing.assert_array_equal(a, b)
     assert pa == pb and pa != pc
     assert not np.array_equal(a, c)
 
 
 def test_augment_clip_parameters_within_configured_ranges():
-    config = AugmentConfig(pitch_semitones=1.5, stretch_min=0.95, stretch_max=1.05, noise_max=0.002,
+    config = AugmentConfig(prob=1.0, pitch_semitones=1.5, stretch_min=0.95, stretch_max=1.05, noise_max=0.002,
                            gain_min=0.5, gain_max=0.7)
     x = clip()
     drawn = [augment_clip(x, sr=SR, rng=np.random.default_rng(s), config=config)[1] for s in range(12)]
@@ -71,9 +72,28 @@ def test_augment_clip_parameters_within_configured_ranges():
     assert np.ptp([p["semitones"] for p in drawn]) > 1.0
 
 
+def test_augment_clip_applies_each_transform_with_probability_prob():
+    config = AugmentConfig(prob=0.5, stretch_min=0.8, stretch_max=0.9, gain_min=0.5, gain_max=0.7)
+    neutral = {"semitones": 0.0, "rate": 1.0, "noise": 0.0, "gain": 1.0}
+    x = clip()
+    drawn = [augment_clip(x, sr=SR, rng=np.random.default_rng(s), config=config)[1] for s in range(40)]
+    for name, value in neutral.items():
+        applied = [p[name] != value for p in drawn]
+        assert 8 <= sum(applied) <= 32, name  # about half of 40 (binomial, p=0.5)
+    assert all(0.8 <= p["rate"] <= 0.9 for p in drawn if p["rate"] != 1.0)
+    assert all(0.5 <= p["gain"] <= 0.7 for p in drawn if p["gain"] != 1.0)
+
+
+def test_augment_clip_with_prob_zero_is_identity():
+    x = clip()
+    out, params = augment_clip(x, sr=SR, rng=np.random.default_rng(0), config=AugmentConfig(prob=0.0))
+    assert params == {"semitones": 0.0, "rate": 1.0, "noise": 0.0, "gain": 1.0}
+    np.testing.assert_array_equal(out, x)
+
+
 def test_augment_clip_applies_the_drawn_gain():
     x = clip()
-    fixed = dict(pitch_semitones=0.7, stretch_min=1.02, stretch_max=1.02, noise_max=0.0)
+    fixed = dict(prob=1.0, pitch_semitones=0.7, stretch_min=1.02, stretch_max=1.02, noise_max=0.0)
     half, _ = augment_clip(x, sr=SR, rng=np.random.default_rng(5),
                            config=AugmentConfig(**fixed, gain_min=0.25, gain_max=0.25))
     full, _ = augment_clip(x, sr=SR, rng=np.random.default_rng(5),
@@ -95,7 +115,7 @@ def test_augment_events_writes_one_wav_per_session_with_copy_onsets(tmp_path):
          "onset_s": 0.5, "label": "hihat_open", "openness": 0.8},
     ])
     out_dir = tmp_path / "aug"
-    config = AugmentConfig(multiplier=2, noise_max=0.0)
+    config = AugmentConfig(multiplier=2, prob=1.0, noise_max=0.0)
     out = augment_events(events, out_dir, config=config, sr=SR, clip_s=CLIP_S, pre_onset_s=PRE_S, seed=3)
 
     assert sorted(p.name for p in out_dir.iterdir()) == ["s1.wav", "s2.wav"]
@@ -115,7 +135,8 @@ def test_augment_events_writes_one_wav_per_session_with_copy_onsets(tmp_path):
     assert out.loc[out["session_id"] == "s2", "label"].tolist() == ["hihat_open"] * 2
     assert out["event_id"].nunique() == len(out)
 
-    # Each copy's onset points at the start of its energy in the rendered file.
+    # Each copy's onset points at the start of its energy in the rendered file (first sample within
+    # 20 dB of the copy's peak; the stretcher's faint pre-echo lies below that).
     clip_len, gap = int(CLIP_S * SR), SR // 10
     for session, n_copies in (("s1", 6), ("s2", 2)):
         audio = load_audio(out_dir / f"{session}.wav", sr=SR)
@@ -123,8 +144,8 @@ def test_augment_events_writes_one_wav_per_session_with_copy_onsets(tmp_path):
         rows = out[out["session_id"] == session].sort_values("onset_s")
         for k, onset in enumerate(rows["onset_s"]):
             window = np.abs(audio[k * (clip_len + gap): k * (clip_len + gap) + clip_len])
-            first = np.flatnonzero(window >= window.max() * 10 ** (-30 / 20))[0]
-            assert abs((k * (clip_len + gap) + first) / SR - onset) < 0.005
+            first = np.flatnonzero(window >= window.max() * 10 ** (-20 / 20))[0]
+            assert abs((k * (clip_len + gap) + first) / SR - onset) < 0.003
             assert np.all(audio[k * (clip_len + gap) + clip_len: (k + 1) * (clip_len + gap)] == 0)  # the gap
 
 
@@ -135,7 +156,7 @@ def test_augment_events_same_seed_same_bytes(tmp_path):
          "onset_s": o, "label": "kick"} for o in (0.3, 1.0)])
 
     def render(name, seed):
-        out = augment_events(events, tmp_path / name, config=AugmentConfig(), sr=SR, clip_s=CLIP_S,
+        out = augment_events(events, tmp_path / name, config=ALWAYS, sr=SR, clip_s=CLIP_S,
                              pre_onset_s=PRE_S, seed=seed)
         return (tmp_path / name / "s.wav").read_bytes(), out
 

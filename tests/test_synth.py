@@ -36,8 +36,7 @@ def _rms(x: np.ndarray) -> float:
 
 def _kits_of_each_style(seed: int = 0) -> list:
     kits = [make_kit(i, seed=seed) for i in range(12)]
-    picked = [next(k for k in kits if k.style == style) for style in ("acoustic", "electronic")]
-    return picked
+    return [next(k for k in kits if k.style == style) for style in ("acoustic", "electronic")]
 
 
 def test_make_kit_is_deterministic_and_kits_differ():

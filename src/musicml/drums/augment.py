@@ -1,8 +1,9 @@
 """Augmented copies of training hits, each reproducible from its own seed.
 
-Pitch shift and time stretch come from librosa's maintained effects; noise and
-gain are one-line scalings. The parameters of every copy are drawn from a
-generator seeded by ``(seed, event index, copy)``, so one clip can be
+The transforms are audiomentations' (Signalsmith Stretch for pitch and time,
+Gaussian noise, gain). Their parameters are drawn from a NumPy generator
+seeded by ``(seed, event index, copy)`` and handed to each transform as a
+fixed value, so no global random state is involved and one clip can be
 re-created alone.
 """
 
@@ -12,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import librosa
+import audiomentations as A
 import numpy as np
 import pandas as pd
 import soundfile as sf
@@ -25,12 +26,34 @@ from musicml.manifest import events_frame
 @dataclass(frozen=True)
 class AugmentConfig:
     multiplier: int = 1
+    prob: float = 0.5
     pitch_semitones: float = 2.0
     stretch_min: float = 0.9
     stretch_max: float = 1.1
     noise_max: float = 0.005
     gain_min: float = 0.8
     gain_max: float = 1.2
+
+
+def draw_params(rng: np.random.Generator, config: AugmentConfig) -> dict:
+    """Parameters of one copy; each transform is applied with probability ``config.prob``
+    (as the seed does), and an unapplied one takes its neutral value."""
+    def maybe(value: float, neutral: float) -> float:
+        return value if rng.random() < config.prob else neutral
+
+    return {
+        "semitones": maybe(float(rng.uniform(-config.pitch_semitones, config.pitch_semitones)), 0.0),
+        "rate": maybe(float(rng.uniform(config.stretch_min, config.stretch_max)), 1.0),
+        "noise": maybe(float(rng.uniform(0.0, config.noise_max)), 0.0),
+        "gain": maybe(float(rng.uniform(config.gain_min, config.gain_max)), 1.0),
+    }
+
+
+def _fit_length(audio: np.ndarray, n: int) -> np.ndarray:
+    """Crop or zero-pad ``audio`` to ``n`` samples."""
+    if audio.shape[0] >= n:
+        return audio[:n]
+    return np.concatenate([audio, np.zeros(n - audio.shape[0], dtype=audio.dtype)])
 
 
 def augment_clip(clip: np.ndarray, *, sr: int, rng: np.random.Generator, config: AugmentConfig) -> tuple[np.ndarray, dict]:
@@ -41,18 +64,18 @@ def augment_clip(clip: np.ndarray, *, sr: int, rng: np.random.Generator, config:
     audio : ndarray, float32
         Same length as ``clip`` (time stretch is cropped or zero-padded).
     params : dict
-        ``semitones``, ``rate``, ``noise``, ``gain``.
+        ``semitones``, ``rate``, ``noise`` (amplitude), ``gain`` (ratio).
     """
-    params = {
-        "semitones": float(rng.uniform(-config.pitch_semitones, config.pitch_semitones)),
-        "rate": float(rng.uniform(config.stretch_min, config.stretch_max)),
-        "noise": float(rng.uniform(0.0, config.noise_max)),
-        "gain": float(rng.uniform(config.gain_min, config.gain_max)),
-    }
-    out = librosa.effects.pitch_shift(clip, sr=sr, n_steps=params["semitones"], res_type="soxr_hq")
-    out = librosa.effects.time_stretch(out, rate=params["rate"])
-    out = librosa.util.fix_length(out, size=clip.shape[0])
-    out = out + rng.normal(0.0, params["noise"], size=out.shape[0])
+    params = draw_params(rng, config)
+    out = np.asarray(clip, dtype=np.float32)
+    if params["semitones"]:
+        s = params["semitones"]
+        out = A.PitchShift(min_semitones=s, max_semitones=s, p=1.0)(out, sr)
+    if params["rate"] != 1.0:
+        r = params["rate"]
+        out = A.TimeStretch(min_rate=r, max_rate=r, leave_length_unchanged=True, p=1.0)(out, sr)
+    out = _fit_length(out, clip.shape[0])
+    out = out + rng.normal(0.0, params["noise"], size=out.shape[0]) if params["noise"] else out
     out = out * params["gain"]
     return np.clip(out, -1.0, 1.0).astype(np.float32), params
 

@@ -97,7 +97,7 @@ class Noise:
     """Band-limited noise (``lo_hz``-``hi_hz``, 0 / inf for none) under an attack-decay envelope.
 
     With ``bursts`` (onsets in s) the envelope is a train of short bursts
-    (T60 ``burst_decay_s``) and the last one also rings out with ``decay_s``
+    (T60 ``burst_decay_s``) and the latest one also rings out with ``decay_s``
     at relative level ``tail``: a hand clap.
     """
 
@@ -160,7 +160,7 @@ class VelocityLayer:
 class Room:
     """Synthetic room: direct sound, early reflections and a decaying noise tail.
 
-    ``wet`` is the tail's RMS energy relative to the direct sound; 0 is a dry
+    ``wet`` is the tail's root energy relative to the direct sound's; 0 is a dry
     (close-miked or direct-out) kit. High frequencies decay ``hf_ratio`` times
     faster above ``damping_hz`` (air and wall absorption).
     """
@@ -419,9 +419,12 @@ def _tambourine(rng: np.random.Generator, electronic: bool) -> tuple[Component, 
     return jingles, rattle, head
 
 
-def _hand_drum(rng: np.random.Generator, f_range: tuple[float, float], d_range: tuple[float, float]) -> tuple[Component, ...]:
+def _hand_drum(rng: np.random.Generator, f_range: tuple[float, float],
+               d_range: tuple[float, float]) -> tuple[Component, ...]:
+    """Conga or bongo: a small, tightly tuned head with a slap."""
     f, decay = _u(rng, *f_range), _u(rng, *d_range)
-    head = Modes(freqs=(f, f * 1.48, f * 1.97, f * 2.42), amps=(1.0, _u(rng, 0.2, 0.6), _u(rng, 0.1, 0.4), _u(rng, 0.05, 0.3)),
+    head = Modes(freqs=(f, f * 1.48, f * 1.97, f * 2.42),
+                 amps=(1.0, _u(rng, 0.2, 0.6), _u(rng, 0.1, 0.4), _u(rng, 0.05, 0.3)),
                  decays=(decay, decay * 0.7, decay * 0.5, decay * 0.4), glide=_u(rng, 1.0, 1.06), glide_s=0.03)
     slap = Noise(lo_hz=800, hi_hz=5000, decay_s=_u(rng, 0.01, 0.04), level=_u(rng, 0.1, 0.6))
     return head, slap
@@ -637,7 +640,7 @@ def _render_modes(m: Modes, n: int, sr: int, s: _Strike, rng: np.random.Generato
 
 def _render_noise(c: Noise, n: int, sr: int, s: _Strike, rng: np.random.Generator) -> np.ndarray:
     bursts = np.asarray(c.bursts) * rng.uniform(0.85, 1.15, len(c.bursts))  # no two claps alike
-    last = float(bursts[-1]) if bursts.size else 0.0
+    last = float(bursts.max()) if bursts.size else 0.0  # jitter may reorder neighbours
     t = _times(_active(n, sr, last + c.attack_s + c.decay_s * s.decay_scale), sr)
     hi = max(c.hi_hz * (0.5 + 0.5 * s.bright), 1.5 * c.lo_hz)  # soft hits are duller
     x = _bandlimit(rng.standard_normal(t.size, dtype=np.float32), sr, c.lo_hz, hi)
@@ -683,7 +686,7 @@ def _render_metal(c: Metal, n: int, sr: int, s: _Strike, rng: np.random.Generato
     start = int(rng.integers(bank.size - t.size + 1))
     src = (1 - c.noise_mix) * bank[start:start + t.size] + c.noise_mix * rng.standard_normal(t.size, dtype=np.float32)
     hi = max(c.hi_hz * (0.6 + 0.4 * s.bright), 1.3 * c.lo_hz)
-    x = _bandlimit(src.astype(np.float32), sr, c.lo_hz, hi)
+    x = _bandlimit(src, sr, c.lo_hz, hi)
     x *= np.float32(1 / (x.std() + 1e-9))
     env = _envelope(t, c.attack_s, c.decay_s * s.decay_scale)
     if c.wobble:

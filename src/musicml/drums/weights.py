@@ -15,7 +15,8 @@ def session_weights(
 
     A session's weight is ``1 / n_events``, normalised so the weights of all
     sessions sum to 1 and clamped to ``[min_weight, max_weight]`` (the seed's
-    defaults). A hit's sampling probability is proportional to its session's weight.
+    defaults). Every hit of a session is sampled with its session's weight
+    (:func:`event_weights`), so sessions contribute about equally.
 
     Returns
     -------
@@ -51,15 +52,16 @@ def session_weights(
 
 
 def event_weights(events: pd.DataFrame, weights: pd.DataFrame) -> np.ndarray:
-    """Per-hit sampling weights: the session weight shared among the session's hits.
+    """Per-hit sampling weights: every hit takes its session's weight.
 
-    Dividing by the session's hit count *in ``events``* (which may include
-    augmented copies) makes each session's total probability mass equal its
-    weight, whatever its size.
+    With session weights proportional to ``1 / n_events`` (before clamping),
+    each session's total sampling mass is then about equal, whatever its size:
+    a kit with 2,000 hits does not drown one with 50. Clamping bounds how far
+    a tiny session can be up-weighted. Augmented copies count as hits of their
+    session, so augmentation scales every training session alike.
     """
     sessions = events["session_id"].astype(str)
-    per_session = weights.set_index("session_id")["weight"] / sessions.value_counts()
-    mapped = sessions.map(per_session)
+    mapped = sessions.map(weights.set_index(weights["session_id"].astype(str))["weight"])
     if mapped.isna().any():
-        raise ConfigError(f"no sampling weight for sessions {sorted(set(events['session_id'][mapped.isna()]))[:5]}")
+        raise ConfigError(f"no sampling weight for sessions {sorted(set(sessions[mapped.isna()]))[:5]}")
     return mapped.to_numpy(dtype=np.float64)

@@ -1,0 +1,220 @@
+"""Unit tests of the drum CNN, its training loop (seeding, resume, checkpoints) and model files."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from musicml.drums.checkpoint import load_model, save_model
+from musicml.drums.model import DrumClassifierCNN, count_parameters
+from musicml.drums.training import (
+    TrainConfig,
+    build_model,
+    predict_logits,
+    resolve_device,
+    train_classifier,
+)
+from musicml.errors import ConfigError, InputError
+from musicml.features import MelConfig
+
+# Tiny convolutions run fastest (and least affected by a busy machine) on one thread.
+torch.set_num_threads(1)
+
+# --- model ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("input_pool,size", [(1, 16), (2, 32), (1, 40)])
+def test_output_shape(input_pool, size):
+    model = DrumClassifierCNN(7, input_pool=input_pool).eval()
+    out = model(torch.zeros(3, 1, size, size + 8))
+    assert out.shape == (3, 7)
+
+
+def test_input_pool_halves_resolution():
+    assert isinstance(DrumClassifierCNN(input_pool=1).input_pool, torch.nn.Identity)
+    pooled = DrumClassifierCNN(input_pool=2).input_pool
+    assert pooled(torch.zeros(1, 1, 32, 32)).shape == (1, 1, 16, 16)
+
+
+def test_parameter_count_of_seed_architecture():
+    def conv_bn(cin, cout):
+        return cin * cout * 9 + cout + 2 * cout  # conv weight + bias, BatchNorm weight + bias
+
+    expected = conv_bn(1, 32) + conv_bn(32, 64) + conv_bn(64, 128) + conv_bn(128, 256) + 256 * 12 + 12
+    assert expected == 391_884
+    assert count_parameters(DrumClassifierCNN(12)) == expected
+    assert count_parameters(DrumClassifierCNN(12, input_pool=2)) == expected  # pooling has no parameters
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 4])
+def test_freeze_blocks_freezes_exactly_the_first_n(n):
+    model = DrumClassifierCNN(5)
+    model.freeze_blocks(n)
+    for i, block in enumerate(model.conv_blocks):
+        assert all(p.requires_grad == (i >= n) for p in block.parameters()), i
+    assert all(p.requires_grad for p in model.fc.parameters())
+
+
+def test_dropout_is_used_only_in_training():
+    model = DrumClassifierCNN(3, dropout=0.9)
+    x = torch.rand(4, 1, 16, 16)
+    model.eval()
+    assert torch.equal(model(x), model(x))
+    model.train()
+    torch.manual_seed(0)
+    a = model(x)
+    assert not torch.equal(a, model(x))
+
+
+# --- training ---------------------------------------------------------------------------------
+
+
+def toy_problem(n_per_class=20, seed=0):
+    """Three classes of 8x8 images (the smallest input three 2x max-pools take): bright top rows,
+    bright bottom rows, bright left columns. Small images keep CPU training to a fraction of a second."""
+    rng = np.random.default_rng(seed)
+    x = rng.random((3 * n_per_class, 1, 8, 8), dtype=np.float32) * 0.3
+    x[:n_per_class, 0, :3, :] += 0.7
+    x[n_per_class:2 * n_per_class, 0, -3:, :] += 0.7
+    x[2 * n_per_class:, 0, :, :3] += 0.7
+    return x, np.repeat(np.arange(3), n_per_class)
+
+
+FEATURES, LABELS = toy_problem()
+TRAIN_IDX = np.concatenate([np.arange(0, 14), np.arange(20, 34), np.arange(40, 54)])
+VAL_IDX = np.setdiff1d(np.arange(60), TRAIN_IDX)
+CONFIG = TrainConfig(epochs=3, samples_per_epoch=64, batch_size=8, lr=3e-3, input_pool=1, device="cpu",
+                     seed=0, patience=10)
+
+
+def train(tmp_path, config=CONFIG, name="ckpt.pt", **kw):
+    return train_classifier(FEATURES, TRAIN_IDX, LABELS[TRAIN_IDX], np.ones(len(TRAIN_IDX)), VAL_IDX,
+                            LABELS[VAL_IDX], n_classes=3, config=config, checkpoint_path=tmp_path / name, **kw)
+
+
+def test_training_learns_a_separable_problem_and_checkpoints(tmp_path):
+    seen = []
+    model, result = train(tmp_path, on_epoch=seen.append)
+    assert result.epochs_run == 3 and len(result.history) == 3 and seen == result.history
+    assert result.best_val_macro_f1 > 0.9  # chance is about 0.33
+    assert result.history[result.best_epoch - 1]["val_macro_f1"] == result.best_val_macro_f1
+    assert result.n_parameters == count_parameters(DrumClassifierCNN(3))
+    assert set(result.history[0]) == {"epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
+                                      "val_macro_f1", "lr"}
+    assert result.history[0]["lr"] == pytest.approx(3e-3)
+    assert result.history[-1]["lr"] < result.history[0]["lr"]  # cosine schedule decays
+    # The returned model holds the best epoch's weights, on the CPU, in eval mode.
+    assert not model.training and next(model.parameters()).device.type == "cpu"
+    pred = predict_logits(model, FEATURES, VAL_IDX, device=torch.device("cpu")).argmax(1)
+    assert np.mean(pred == LABELS[VAL_IDX]) == pytest.approx(result.history[result.best_epoch - 1]["val_accuracy"])
+
+    state = torch.load(tmp_path / "ckpt.pt", map_location="cpu", weights_only=False)
+    assert state["epoch"] == 3 and state["history"] == result.history
+    assert state["best_epoch"] == result.best_epoch and state["config"]["seed"] == 0
+    assert set(state["best_state"]) == set(DrumClassifierCNN(3).state_dict())
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]  # no temporary files left
+
+
+def test_same_seed_gives_identical_history(tmp_path):
+    _, a = train(tmp_path, name="a.pt", config=replace(CONFIG, epochs=1))
+    _, b = train(tmp_path, name="b.pt", config=replace(CONFIG, epochs=1))
+    _, c = train(tmp_path, name="c.pt", config=replace(CONFIG, epochs=1, seed=1))
+    assert a.history == b.history
+    assert a.history != c.history
+
+
+class Killed(Exception):
+    pass
+
+
+def test_resume_after_a_killed_run_matches_an_uninterrupted_run(tmp_path):
+    # A run is killed after its first epoch's checkpoint; resuming must give exactly the
+    # uninterrupted run (same samples, dropout masks, learning rates and weights).
+    config = replace(CONFIG, epochs=3)
+    full_model, full = train(tmp_path, name="full.pt", config=config)
+
+    def kill_after_epoch_1(metrics):
+        if metrics["epoch"] == 1:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(tmp_path, name="resumed.pt", config=config, on_epoch=kill_after_epoch_1)
+    state = torch.load(tmp_path / "resumed.pt", map_location="cpu", weights_only=False)
+    assert state["epoch"] == 1 and len(state["history"]) == 1
+
+    seen = []
+    resumed_model, resumed = train(tmp_path, name="resumed.pt", config=replace(config, resume=True),
+                                   on_epoch=seen.append)
+    assert [m["epoch"] for m in seen] == [2, 3]  # only the missing epochs run
+    assert resumed.history == full.history
+    assert resumed.best_epoch == full.best_epoch and resumed.epochs_run == 3
+    for key, value in full_model.state_dict().items():
+        assert torch.equal(value, resumed_model.state_dict()[key]), key
+
+
+def test_resume_without_checkpoint_starts_fresh(tmp_path):
+    _, fresh = train(tmp_path, name="x.pt", config=replace(CONFIG, epochs=1))
+    _, resumed = train(tmp_path, name="missing.pt", config=replace(CONFIG, epochs=1, resume=True))
+    assert resumed.history == fresh.history
+
+
+def test_finetune_starts_from_checkpoint_with_frozen_blocks(tmp_path):
+    source = DrumClassifierCNN(3, input_pool=1)
+    save_model(tmp_path / "pre.pt", source, classes=["a", "b", "c"], mel=MelConfig(), dropout=0.3, input_pool=1)
+    config = replace(CONFIG, finetune_checkpoint=str(tmp_path / "pre.pt"), freeze_blocks=2)
+    model = build_model(3, config)
+    for key, value in source.state_dict().items():
+        assert torch.equal(value, model.state_dict()[key])
+    assert [all(not p.requires_grad for p in b.parameters()) for b in model.conv_blocks] == [True, True, False, False]
+    with pytest.raises(ConfigError, match="does not exist"):
+        build_model(3, replace(CONFIG, finetune_checkpoint=str(tmp_path / "none.pt")))
+
+
+def test_resolve_device():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ConfigError, match="auto, cpu or cuda"):
+        resolve_device("tpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_resolve_device_cuda_without_gpu_is_a_config_error():
+    with pytest.raises(ConfigError, match="cuda"):
+        resolve_device("cuda")
+
+
+def test_predict_logits_keeps_index_order():
+    model = DrumClassifierCNN(3, input_pool=1).eval()
+    idx = np.array([5, 1, 40, 3, 22])  # unsorted, spanning batches
+    got = predict_logits(model, FEATURES, idx, device=torch.device("cpu"), batch_size=2)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(FEATURES[idx])).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert predict_logits(model, FEATURES, np.array([], dtype=int), device=torch.device("cpu")).shape == (0, 3)
+
+
+# --- checkpoint -------------------------------------------------------------------------------
+
+
+def test_save_and_load_model_round_trip(tmp_path):
+    mel = MelConfig(sr=16000, n_mels=32, n_frames=32)
+    model = DrumClassifierCNN(4, dropout=0.1, input_pool=2)
+    with torch.no_grad():  # non-default BatchNorm statistics must survive too
+        model.conv1[1].running_mean.fill_(0.3)
+    save_model(tmp_path / "m.pt", model, classes=["kick", "snare", "ride", "crash"], mel=mel, dropout=0.1,
+               input_pool=2)
+    loaded, classes, loaded_mel = load_model(tmp_path / "m.pt")
+    assert classes == ["kick", "snare", "ride", "crash"] and loaded_mel == mel
+    assert not loaded.training and isinstance(loaded.input_pool, torch.nn.AvgPool2d)
+    assert loaded.dropout.p == 0.1
+    x = torch.rand(2, 1, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model.eval()(x))
+
+
+def test_load_model_missing_file(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        load_model(tmp_path / "nope.pt")
