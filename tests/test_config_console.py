@@ -281,3 +281,15 @@ def test_write_json_is_sorted_stable_and_strict(tmp_path):
 def test_write_text(tmp_path):
     write_text(tmp_path / "r.html", "<p>hi</p>")
     assert (tmp_path / "r.html").read_text() == "<p>hi</p>"
+
+
+def test_atomic_path_removes_temporaries_of_a_killed_writer(tmp_path):
+    from musicml.atomic import atomic_path
+
+    stale_dir = tmp_path / ".out.abc123.tmp"
+    stale_dir.mkdir()
+    (stale_dir / "half.wav").write_bytes(b"partial")
+    (tmp_path / ".out.def456.tmp").write_bytes(b"partial")
+    with atomic_path(tmp_path / "out", is_dir=True) as tmp:
+        (tmp / "done.txt").write_text("ok")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]

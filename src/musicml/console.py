@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from typing import Callable
 
 import typer
@@ -17,7 +18,11 @@ def new_app(help: str) -> typer.Typer:
 
 
 def run(app: typer.Typer | Callable[[], None]) -> None:
-    """Call ``app``; a :class:`MusicmlError` prints ``error: <message>`` and exits 1."""
+    """Call ``app``; a :class:`MusicmlError` prints ``error: <message>`` and exits 1.
+
+    Warnings (e.g. a skipped sample layer) print as ``warning: <message>`` lines.
+    """
+    warnings.formatwarning = lambda message, *args, **kwargs: f"warning: {message}\n"
     try:
         app()
     except MusicmlError as exc:
