@@ -63,7 +63,7 @@ def test_augment_clip_parameters_within_configured_ranges():
     x = clip()
     drawn = [augment_clip(x, sr=SR, rng=np.random.default_rng(s), config=config)[1] for s in range(12)]
     for params in drawn:
-        assert set(params) == {"semitones", "rate", "noise", "gain"}
+        assert set(params) == {"semitones", "rate", "noise", "gain", "eq"}
         assert -1.5 <= params["semitones"] <= 1.5
         assert 0.95 <= params["rate"] <= 1.05
         assert 0.0 <= params["noise"] <= 0.002
@@ -87,7 +87,7 @@ def test_augment_clip_applies_each_transform_with_probability_prob():
 def test_augment_clip_with_prob_zero_is_identity():
     x = clip()
     out, params = augment_clip(x, sr=SR, rng=np.random.default_rng(0), config=AugmentConfig(prob=0.0))
-    assert params == {"semitones": 0.0, "rate": 1.0, "noise": 0.0, "gain": 1.0}
+    assert params == {"semitones": 0.0, "rate": 1.0, "noise": 0.0, "gain": 1.0, "eq": []}
     np.testing.assert_array_equal(out, x)
 
 
@@ -185,3 +185,16 @@ def test_augment_events_pads_clips_at_file_edges(tmp_path, onset):
     out = augment_events(events, tmp_path / "aug", config=QUIET, sr=SR, clip_s=CLIP_S, pre_onset_s=PRE_S, seed=0)
     assert len(out) == 1
     assert sf.info(tmp_path / "aug" / "s.wav").frames == int(CLIP_S * SR) + SR // 10
+
+
+def test_random_eq_changes_the_spectrum_within_its_range():
+    rng = np.random.default_rng(3)
+    clip = (rng.standard_normal(22050) * 0.05).astype(np.float32)
+    config = AugmentConfig(prob=1.0, pitch_semitones=0.0, stretch_min=1.0, stretch_max=1.0, noise_max=0.0,
+                           gain_min=1.0, gain_max=1.0, eq_db=9.0)
+    out, params = augment_clip(clip, sr=22050, rng=np.random.default_rng(7), config=config)
+    assert len(params["eq"]) == 3 and all(abs(gain) <= 9.0 for _, gain in params["eq"])
+    spectrum_in, spectrum_out = np.abs(np.fft.rfft(clip)), np.abs(np.fft.rfft(out))
+    ratio_db = 20 * np.log10((spectrum_out[100:] + 1e-9) / (spectrum_in[100:] + 1e-9))
+    assert np.percentile(np.abs(ratio_db), 90) > 1.0       # the EQ did something
+    assert np.median(np.abs(ratio_db)) < 3 * 9.0           # and stayed within a few times its range

@@ -81,15 +81,14 @@ def test_repro_builds_every_output_then_does_nothing(repo):
     # Metrics are comparable across commits with dvc's own tools.
     _git("add", "-A", cwd=repo)
     _git("commit", "-qm", "baseline", cwd=repo)
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["train"]["lr"] = 0.0005
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    exp = _dvc("exp", "run", cwd=repo)
+    exp = _dvc("exp", "run", "-S", "train.lr=0.0005", "-n", "lower-lr", cwd=repo)
     assert exp.returncode == 0, exp.stderr[-3000:]
-    diff = _dvc("params", "diff", cwd=repo)
-    assert "train.lr" in diff.stdout
+    show = _dvc("exp", "show", "--json", cwd=repo)
+    assert show.returncode == 0 and "lower-lr" in show.stdout and "0.0005" in show.stdout
     metrics_diff = _dvc("metrics", "diff", "--json", cwd=repo)
-    assert metrics_diff.returncode == 0 and "metrics/train.json" in metrics_diff.stdout
+    assert metrics_diff.returncode == 0, metrics_diff.stderr
+    plots = _dvc("plots", "diff", "--json", cwd=repo)
+    assert plots.returncode == 0 and "confusion" in plots.stdout
 
 
 def test_data_stages_are_deterministic(repo, tmp_path):

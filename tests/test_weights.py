@@ -16,31 +16,35 @@ def events(counts):
                          "label": "kick"})
 
 
-def test_inverse_frequency_normalised():
+def test_inverse_frequency_normalised_to_the_smallest_session():
     table, summary = session_weights(events({"a": 10, "b": 20, "c": 40}), min_weight=0.01, max_weight=1.0)
-    raw = np.array([1 / 10, 1 / 20, 1 / 40])
     assert table["session_id"].tolist() == ["a", "b", "c"]
     assert table["events"].tolist() == [10, 20, 40]
-    np.testing.assert_allclose(table["weight"], raw / raw.sum())
-    assert table["weight"].sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(table["weight"], [1.0, 0.5, 0.25])
     assert (table["clamped"] == "").all()
     assert summary["clamped_low"] == summary["clamped_high"] == 0
 
 
 def test_weights_are_clamped_and_flagged():
-    # Normalised: a 0.9, b 0.09, c 0.009.
+    # Normalised to the smallest session: a 0.5, b 0.05, c 0.005 -> floor 0.05.
     table, summary = session_weights(events({"a": 1, "b": 10, "c": 100}), min_weight=0.05, max_weight=0.5)
     by_session = table.set_index("session_id")
-    assert by_session.loc["a", "weight"] == pytest.approx(0.5) and by_session.loc["a", "clamped"] == "high"
-    assert by_session.loc["b", "weight"] == pytest.approx(10 / 111) and by_session.loc["b", "clamped"] == ""
+    assert by_session.loc["a", "weight"] == pytest.approx(0.5) and by_session.loc["a", "clamped"] == ""
+    assert by_session.loc["b", "weight"] == pytest.approx(0.05) and by_session.loc["b", "clamped"] == ""
     assert by_session.loc["c", "weight"] == pytest.approx(0.05) and by_session.loc["c", "clamped"] == "low"
-    assert summary == {"session_groups": 3, "events_counted": 111, "clamped_low": 1, "clamped_high": 1,
+    assert summary == {"session_groups": 3, "events_counted": 111, "clamped_low": 1, "clamped_high": 0,
                        "min_weight": pytest.approx(0.05), "max_weight": pytest.approx(0.5)}
+
+
+def test_weights_do_not_vanish_with_many_sessions():
+    table, summary = session_weights(events({f"s{i:05d}": 1 + i % 7 for i in range(20_000)}))
+    assert summary["clamped_low"] == 0
+    assert table["weight"].max() == pytest.approx(0.5) and table["weight"].min() == pytest.approx(0.5 / 7)
 
 
 def test_sessions_with_equal_counts_get_equal_weights():
     table, _ = session_weights(events({"x": 7, "y": 7, "z": 7, "w": 7}))
-    np.testing.assert_allclose(table["weight"], 0.25)
+    np.testing.assert_allclose(table["weight"], 0.5)
 
 
 @pytest.mark.parametrize("low,high", [(0.0, 0.5), (-0.1, 0.5), (0.6, 0.5)])

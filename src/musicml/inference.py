@@ -12,6 +12,7 @@ from musicml.audio import first_onset, load_audio
 from musicml.errors import InputError
 from musicml.evaluation import softmax
 from musicml.features import MelConfig, cut_clip, log_mel
+from musicml.manifest import iter_jsonl
 
 
 @dataclass
@@ -43,29 +44,16 @@ class OnnxClassifier:
         return self.session.run(["logits"], {"log_mel": np.asarray(images, dtype=np.float32)})[0]
 
 
-def _read_requests(path: str) -> list[dict]:
+def _read_requests(path: str) -> list[tuple[int, dict]]:
     rows = []
-    try:
-        handle = open(path, encoding="utf-8")
-    except OSError as exc:
-        raise InputError(path, f"cannot open: {exc.strerror}") from exc
-    with handle:
-        for lineno, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            try:
-                row = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise InputError(path, f"not valid JSON ({exc.msg})", line=lineno) from exc
-            if not isinstance(row, dict):
-                raise InputError(path, "expected a JSON object", line=lineno)
-            if not isinstance(row.get("audio_path"), str) or not row["audio_path"]:
-                raise InputError(path, "expected a non-empty string", line=lineno, field="audio_path")
-            onset = row.get("onset_s")
-            if onset is not None and (isinstance(onset, bool) or not isinstance(onset, (int, float))
-                                      or not np.isfinite(onset) or onset < 0):
-                raise InputError(path, f"expected a finite number >= 0, got {onset!r}", line=lineno, field="onset_s")
-            rows.append((lineno, row))
+    for lineno, row in iter_jsonl(path):
+        if not isinstance(row.get("audio_path"), str) or not row["audio_path"]:
+            raise InputError(path, "expected a non-empty string", line=lineno, field="audio_path")
+        onset = row.get("onset_s")
+        if onset is not None and (isinstance(onset, bool) or not isinstance(onset, (int, float))
+                                  or not np.isfinite(onset) or onset < 0):
+            raise InputError(path, f"expected a finite number >= 0, got {onset!r}", line=lineno, field="onset_s")
+        rows.append((lineno, row))
     return rows
 
 

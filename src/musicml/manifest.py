@@ -28,7 +28,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import pandas as pd
 
@@ -148,10 +148,13 @@ def empty_events() -> pd.DataFrame:
     return events_frame([])
 
 
-def read_jsonl(path: str | os.PathLike) -> pd.DataFrame:
-    """Read an events JSONL file; every error names ``path:line`` and the field."""
+def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
+    """Yield ``(line number, object)`` for every non-blank line of a JSONL file.
+
+    A file that cannot be opened, a line that is not JSON, or a line that is not
+    a JSON object raises :class:`InputError` naming ``path:line``.
+    """
     path = str(path)
-    rows = []
     try:
         handle = open(path, encoding="utf-8")
     except OSError as exc:
@@ -166,7 +169,12 @@ def read_jsonl(path: str | os.PathLike) -> pd.DataFrame:
                 raise InputError(path, f"not valid JSON ({exc.msg} at column {exc.colno})", line=lineno) from exc
             if not isinstance(row, dict):
                 raise InputError(path, f"expected a JSON object, got {type(row).__name__}", line=lineno)
-            rows.append(normalize_row(row, path=path, line=lineno))
+            yield lineno, row
+
+
+def read_jsonl(path: str | os.PathLike) -> pd.DataFrame:
+    """Read an events JSONL file; every error names ``path:line`` and the field."""
+    rows = [normalize_row(row, path=str(path), line=lineno) for lineno, row in iter_jsonl(path)]
     return _typed(pd.DataFrame(rows, columns=list(COLUMNS)))
 
 
@@ -235,35 +243,25 @@ def read_manifest_folder(folder: str | os.PathLike) -> pd.DataFrame:
     files = sorted(folder.rglob("*.jsonl")) if folder.is_dir() else []
     if not files:
         raise InputError(folder, "empty source: no *.jsonl events manifest found")
-    frames = []
+    rows = []
     for jsonl in files:
-        df = read_jsonl(jsonl)
-        lines = _line_numbers(jsonl)
         durations: dict[str, float] = {}
-        paths = []
-        for i, (audio_path, onset, event_id) in enumerate(zip(df["audio_path"], df["onset_s"], df["event_id"])):
+        for lineno, raw in iter_jsonl(jsonl):
+            row = normalize_row(raw, path=str(jsonl), line=lineno)
+            audio_path, onset = row["audio_path"], row["onset_s"]
             resolved = audio_path if os.path.exists(audio_path) else os.path.relpath(jsonl.parent / audio_path)
             if not os.path.exists(resolved):
-                raise InputError(jsonl, f"audio file {audio_path} not found (event {event_id})",
-                                 line=lines[i], field="audio_path")
+                raise InputError(jsonl, f"audio file {audio_path} not found (event {row['event_id']})",
+                                 line=lineno, field="audio_path")
             if resolved not in durations:
                 try:
                     durations[resolved] = audio_duration(resolved)
                 except InputError as exc:
-                    raise InputError(jsonl, f"{audio_path}: {exc.message}", line=lines[i], field="audio_path") from exc
+                    raise InputError(jsonl, f"{audio_path}: {exc.message}", line=lineno, field="audio_path") from exc
             if onset >= durations[resolved]:
                 raise InputError(jsonl, f"onset {onset:.3f} s is past the end of {audio_path} "
-                                        f"({durations[resolved]:.3f} s)", line=lines[i], field="onset_s")
-            paths.append(resolved)
-        df["audio_path"] = pd.array(paths, dtype="string")
-        frames.append(df)
-    events = pd.concat(frames, ignore_index=True)
-    if events.empty:
+                                        f"({durations[resolved]:.3f} s)", line=lineno, field="onset_s")
+            rows.append({**row, "audio_path": resolved})
+    if not rows:
         raise InputError(folder, "empty source: the manifests hold no events")
-    return events
-
-
-def _line_numbers(path: Path) -> list[int]:
-    """1-based line numbers of the non-blank lines (the rows :func:`read_jsonl` returns)."""
-    with open(path, encoding="utf-8") as handle:
-        return [i for i, text in enumerate(handle, start=1) if text.strip()]
+    return _typed(pd.DataFrame(rows, columns=list(COLUMNS)))

@@ -33,6 +33,19 @@ class AugmentConfig:
     noise_max: float = 0.005
     gain_min: float = 0.8
     gain_max: float = 1.2
+    eq_db: float = 0.0
+
+
+def _fixed(transform_cls, **values):
+    """An audiomentations transform whose random range collapses onto ``values``."""
+    kwargs = {}
+    for name, value in values.items():
+        kwargs[f"min_{name}"] = kwargs[f"max_{name}"] = value
+    return transform_cls(**kwargs, p=1.0)
+
+
+def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
 
 
 def draw_params(rng: np.random.Generator, config: AugmentConfig) -> dict:
@@ -46,6 +59,13 @@ def draw_params(rng: np.random.Generator, config: AugmentConfig) -> dict:
         "rate": maybe(float(rng.uniform(config.stretch_min, config.stretch_max)), 1.0),
         "noise": maybe(float(rng.uniform(0.0, config.noise_max)), 0.0),
         "gain": maybe(float(rng.uniform(config.gain_min, config.gain_max)), 1.0),
+        # A random three-band EQ (low shelf, peak, high shelf) stands in for the
+        # different drums, microphones and rooms of real recordings.
+        "eq": maybe([
+            (_log_uniform(rng, 60.0, 400.0), float(rng.uniform(-config.eq_db, config.eq_db))),
+            (_log_uniform(rng, 200.0, 6000.0), float(rng.uniform(-config.eq_db, config.eq_db))),
+            (_log_uniform(rng, 2000.0, 8000.0), float(rng.uniform(-config.eq_db, config.eq_db))),
+        ], []) if config.eq_db > 0 else [],
     }
 
 
@@ -64,7 +84,8 @@ def augment_clip(clip: np.ndarray, *, sr: int, rng: np.random.Generator, config:
     audio : ndarray, float32
         Same length as ``clip`` (time stretch is cropped or zero-padded).
     params : dict
-        ``semitones``, ``rate``, ``noise`` (amplitude), ``gain`` (ratio).
+        ``semitones``, ``rate``, ``noise`` (amplitude), ``gain`` (ratio), ``eq``
+        (``[(Hz, dB)]`` of low shelf, peak and high shelf; empty when off).
     """
     params = draw_params(rng, config)
     out = np.asarray(clip, dtype=np.float32)
@@ -75,6 +96,12 @@ def augment_clip(clip: np.ndarray, *, sr: int, rng: np.random.Generator, config:
         r = params["rate"]
         out = A.TimeStretch(min_rate=r, max_rate=r, leave_length_unchanged=True, p=1.0)(out, sr)
     out = _fit_length(out, clip.shape[0])
+    if params["eq"]:
+        (f_low, g_low), (f_mid, g_mid), (f_high, g_high) = params["eq"]
+        for transform in (_fixed(A.LowShelfFilter, center_freq=f_low, gain_db=g_low, q=0.707),
+                          _fixed(A.PeakingFilter, center_freq=f_mid, gain_db=g_mid, q=1.0),
+                          _fixed(A.HighShelfFilter, center_freq=f_high, gain_db=g_high, q=0.707)):
+            out = transform(out.astype(np.float32), sr)
     out = out + rng.normal(0.0, params["noise"], size=out.shape[0]) if params["noise"] else out
     out = out * params["gain"]
     return np.clip(out, -1.0, 1.0).astype(np.float32), params
