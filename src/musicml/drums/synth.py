@@ -260,7 +260,7 @@ def _kick(rng: np.random.Generator, electronic: bool, buzz: tuple[Noise, ...]) -
                  glide=_u(rng, 1.15, 2.0), glide_s=_lu(rng, 0.006, 0.03))
     thump = Noise(lo_hz=0, hi_hz=_u(rng, 150, 450), decay_s=_u(rng, 0.04, 0.15), level=_u(rng, 0.1, 0.5))
     # Felt beaters barely click; plastic or wood beaters (metal kits) click hard.
-    return Voice((body, _click(rng, (0.05, 0.8)), thump) + buzz, length_s=0.6, gain=_u(rng, 0.85, 1.0))
+    return Voice((body, _click(rng, (0.02, 0.5)), thump) + buzz, length_s=0.6, gain=_u(rng, 0.85, 1.0))
 
 
 def _snare(rng: np.random.Generator, electronic: bool, f0: float, wires: Noise) -> Voice:
@@ -322,7 +322,8 @@ def _metal_source(rng: np.random.Generator, square: bool, lo_hz: float, n: int) 
 def _hihats(rng: np.random.Generator, electronic: bool) -> dict[str, Voice]:
     """Closed, pedal and open hi-hat: the same pair of cymbals, played three ways."""
     square = electronic and rng.random() < 0.7
-    lo = _u(rng, 5000, 9000) if square else _u(rng, 2000, 7000)
+    # Acoustic hats keep real energy down to a few hundred Hz (the stick on the bow).
+    lo = _u(rng, 5000, 9000) if square else _lu(rng, 400, 6000)
     metal = Metal(freqs=_metal_source(rng, square, lo, 10), square=square, ring_split=0,
                   noise_mix=_u(rng, 0.0, 0.4) if square else _u(rng, 0.4, 0.85),
                   lo_hz=lo, hi_hz=_u(rng, 9000, 16000), decay_s=1.0, attack_s=0.0005)
@@ -335,7 +336,7 @@ def _hihats(rng: np.random.Generator, electronic: bool) -> dict[str, Voice]:
     chick = Noise(lo_hz=chick_lo, hi_hz=chick_lo * _u(rng, 2, 5), decay_s=_u(rng, 0.01, 0.04), attack_s=0.003,
                   level=_u(rng, 0.2, 0.6))
     wobble = 0.0 if electronic else _u(rng, 0.05, 0.3)
-    opened = replace(metal, decay_s=_lu(rng, 0.6, 2.5), attack_s=0.001, wobble_hz=_u(rng, 4, 12), wobble=wobble)
+    opened = replace(metal, decay_s=_lu(rng, 0.3, 1.6), attack_s=0.001, wobble_hz=_u(rng, 4, 12), wobble=wobble)
     return {
         "hihat_closed": Voice((closed, tip), length_s=0.3, gain=closed_gain),
         "hihat_pedal": Voice((pedal, chick), length_s=0.3, gain=closed_gain * _u(rng, 0.35, 0.7)),
@@ -380,9 +381,11 @@ def _ride(rng: np.random.Generator, electronic: bool) -> Voice:
 
 def _toms(rng: np.random.Generator, electronic: bool, buzz: tuple[Noise, ...]) -> dict[str, Voice]:
     """Three toms tuned high > mid > low within the kit; ranges overlap across kits."""
-    low = _u(rng, 70, 125)
-    mid = low * _u(rng, 1.2, 1.55)
-    pitches = {"tom_low": low, "tom_mid": mid, "tom_high": mid * _u(rng, 1.2, 1.5)}
+    # Floor toms sit around 60-100 Hz and rack toms a third to a fourth apart
+    # above; electronic toms are often tuned higher.
+    low = _u(rng, 55, 110) if not electronic else _u(rng, 65, 140)
+    mid = low * _u(rng, 1.12, 1.5)
+    pitches = {"tom_low": low, "tom_mid": mid, "tom_high": mid * _u(rng, 1.12, 1.45)}
     glide = (1.15, 2.0) if electronic else (1.02, 1.15)
     glide_s, decay = _lu(rng, 0.03, 0.15), _lu(rng, 0.5, 1.4)
     toms = {}
@@ -476,9 +479,10 @@ def _layers(rng: np.random.Generator) -> tuple[VelocityLayer, ...]:
 
 
 def _room(rng: np.random.Generator) -> Room:
-    dry = rng.random() < 0.2
+    # Sample libraries are mostly close-miked: many kits dry, the rest with some room.
+    dry = rng.random() < 0.35
     return Room(
-        rt60_s=_lu(rng, 0.1, 1.2), wet=0.0 if dry else 10 ** (_u(rng, -24, -2) / 20),
+        rt60_s=_lu(rng, 0.1, 1.2), wet=0.0 if dry else 10 ** (_u(rng, -30, -6) / 20),
         predelay_s=_u(rng, 0.001, 0.02), damping_hz=_lu(rng, 1500, 8000), hf_ratio=_u(rng, 0.3, 0.8),
         reflections=() if dry else tuple(
             (_u(rng, 0.002, 0.035), _u(rng, -0.4, 0.4)) for _ in range(int(rng.integers(2, 8)))),
