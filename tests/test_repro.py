@@ -50,6 +50,8 @@ def repo(tmp_path_factory):
         shutil.copy2(ROOT / rel, target)
     (dest / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
     _git("init", "-q", cwd=dest)
+    _git("config", "user.email", "ci@musicml", cwd=dest)  # for the commits `dvc exp run` makes
+    _git("config", "user.name", "ci", cwd=dest)
     _git("add", "-A", cwd=dest)
     _git("commit", "-qm", "tiny", cwd=dest)
     return dest
@@ -57,7 +59,10 @@ def repo(tmp_path_factory):
 
 def _dvc(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     bin_dir = Path(sys.executable).parent
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
+           # `dvc exp run` commits experiments: give git an identity on machines without one.
+           "GIT_AUTHOR_NAME": "ci", "GIT_AUTHOR_EMAIL": "ci@musicml", "GIT_COMMITTER_NAME": "ci",
+           "GIT_COMMITTER_EMAIL": "ci@musicml"}
     return subprocess.run([str(bin_dir / "dvc"), *args], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=1200)
 

@@ -329,7 +329,7 @@ def _hihats(rng: np.random.Generator, electronic: bool) -> dict[str, Voice]:
                   lo_hz=lo, hi_hz=_u(rng, 9000, 16000), decay_s=1.0, attack_s=0.0005)
     tip = _click(rng, (0.05, 0.3))
     closed_gain = _u(rng, 0.35, 0.7)
-    closed = replace(metal, decay_s=_lu(rng, 0.04, 0.16))
+    closed = replace(metal, decay_s=_lu(rng, 0.04, 0.3))
     # Pedal: softer, slower "chick" of the cymbals meeting, with a low-mid clap of metal on metal.
     pedal = replace(metal, lo_hz=lo * _u(rng, 0.5, 0.8), decay_s=_lu(rng, 0.05, 0.14), attack_s=_u(rng, 0.004, 0.012))
     chick_lo = _u(rng, 300, 800)
@@ -351,8 +351,9 @@ def _cymbal_metal(rng: np.random.Generator, square: bool, *, lo_hz: float, carri
         freqs = _lus(rng, 150, 900, 2 * carriers)
     else:
         freqs = _lus(rng, 1500, 11000, carriers) + _lus(rng, 80, 600, 4)
+    # A struck cymbal speaks at once: its attack is a few milliseconds at most.
     return Metal(freqs=freqs, square=square, ring_split=carriers, noise_mix=noise_mix, lo_hz=lo_hz,
-                 hi_hz=_u(rng, 9000, 16000), decay_s=decay, attack_s=_lu(rng, 0.004, 0.03),
+                 hi_hz=_u(rng, 9000, 16000), decay_s=decay, attack_s=_lu(rng, 0.0005, 0.006),
                  wobble_hz=_u(rng, 2, 8), wobble=0.0 if electronic else _u(rng, 0.05, 0.25))
 
 
