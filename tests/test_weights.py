@@ -16,35 +16,43 @@ def events(counts):
                          "label": "kick"})
 
 
-def test_inverse_frequency_normalised_to_the_smallest_session():
+def test_inverse_frequency_anchored_on_the_median_session():
     table, summary = session_weights(events({"a": 10, "b": 20, "c": 40}), min_weight=0.01, max_weight=1.0)
     assert table["session_id"].tolist() == ["a", "b", "c"]
     assert table["events"].tolist() == [10, 20, 40]
-    np.testing.assert_allclose(table["weight"], [1.0, 0.5, 0.25])
+    np.testing.assert_allclose(table["weight"], [0.2, 0.1, 0.05])  # median (20 hits) gets sqrt(0.01 * 1.0)
     assert (table["clamped"] == "").all()
     assert summary["clamped_low"] == summary["clamped_high"] == 0
 
 
 def test_weights_are_clamped_and_flagged():
-    # Normalised to the smallest session: a 0.5, b 0.05, c 0.005 -> floor 0.05.
+    # Median 10 hits -> sqrt(0.05 * 0.5) = 0.158; a (1 hit) 1.58 -> 0.5, c (100 hits) 0.0158 -> 0.05.
     table, summary = session_weights(events({"a": 1, "b": 10, "c": 100}), min_weight=0.05, max_weight=0.5)
     by_session = table.set_index("session_id")
-    assert by_session.loc["a", "weight"] == pytest.approx(0.5) and by_session.loc["a", "clamped"] == ""
-    assert by_session.loc["b", "weight"] == pytest.approx(0.05) and by_session.loc["b", "clamped"] == ""
+    assert by_session.loc["a", "weight"] == pytest.approx(0.5) and by_session.loc["a", "clamped"] == "high"
+    assert by_session.loc["b", "weight"] == pytest.approx(np.sqrt(0.025)) and by_session.loc["b", "clamped"] == ""
     assert by_session.loc["c", "weight"] == pytest.approx(0.05) and by_session.loc["c", "clamped"] == "low"
-    assert summary == {"session_groups": 3, "events_counted": 111, "clamped_low": 1, "clamped_high": 0,
+    assert summary == {"session_groups": 3, "events_counted": 111, "clamped_low": 1, "clamped_high": 1,
                        "min_weight": pytest.approx(0.05), "max_weight": pytest.approx(0.5)}
 
 
 def test_weights_do_not_vanish_with_many_sessions():
-    table, summary = session_weights(events({f"s{i:05d}": 1 + i % 7 for i in range(20_000)}))
+    table, summary = session_weights(events({f"s{i:05d}": 3 + i % 5 for i in range(20_000)}))
+    assert summary["clamped_low"] == summary["clamped_high"] == 0
+    # Inverse frequency holds across the whole range: 3-hit sessions weigh 7/3 of 7-hit ones.
+    by_size = table.groupby("events")["weight"].first()
+    assert by_size[3] / by_size[7] == pytest.approx(7 / 3)
+
+
+def test_a_few_tiny_sessions_do_not_push_everyone_to_the_floor():
+    table, summary = session_weights(events({"tiny": 1, **{f"s{i}": 200 for i in range(9)}}))
     assert summary["clamped_low"] == 0
-    assert table["weight"].max() == pytest.approx(0.5) and table["weight"].min() == pytest.approx(0.5 / 7)
+    assert table.set_index("session_id").loc["s0", "weight"] == pytest.approx(np.sqrt(0.025))
 
 
 def test_sessions_with_equal_counts_get_equal_weights():
     table, _ = session_weights(events({"x": 7, "y": 7, "z": 7, "w": 7}))
-    np.testing.assert_allclose(table["weight"], 0.5)
+    np.testing.assert_allclose(table["weight"], np.sqrt(0.05 * 0.5))
 
 
 @pytest.mark.parametrize("low,high", [(0.0, 0.5), (-0.1, 0.5), (0.6, 0.5)])

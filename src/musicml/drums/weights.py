@@ -13,22 +13,25 @@ def session_weights(
 ) -> tuple[pd.DataFrame, dict]:
     """Inverse-frequency weights per session group, normalised, then clamped.
 
-    A session's raw weight is ``1 / n_events``. It is normalised so the
-    smallest session gets ``max_weight`` (``max_weight * n_min / n_events``)
-    and clamped below at ``min_weight`` (the seed's ``[0.05, 0.5]``). Every hit
-    is then sampled with its session's weight (:func:`event_weights`), so
-    sessions up to ``max_weight / min_weight`` times larger than the smallest
-    weigh alike in total, and a huge session weighs at most that ratio more.
+    A session's raw weight is ``1 / n_events``. It is scaled so that the
+    median-sized session gets the geometric middle of the range,
+    ``sqrt(min_weight * max_weight)``, then clamped to ``[min_weight,
+    max_weight]`` (the seed's ``[0.05, 0.5]``). Every hit is sampled with its
+    session's weight (:func:`event_weights`), so sessions within a factor of
+    ``sqrt(max_weight / min_weight)`` of the median weigh alike in total; a much
+    smaller session is up-weighted at most that much, a much larger one
+    down-weighted at most that much.
 
-    Normalising to the smallest session, not to a sum of 1, keeps the weights
-    meaningful at any scale: with 50,000 sessions a sum-to-one weight would be
-    ~2e-5 and every session would clamp to the floor.
+    Anchoring on the median, not on a sum of 1 or on the smallest session,
+    keeps the weights meaningful at any scale and robust to a few tiny
+    sessions: with 50,000 sessions a sum-to-one weight would be ~2e-5 and
+    every session would clamp to the floor.
 
     Returns
     -------
     weights : DataFrame
         One row per session: ``session_id``, ``events``, ``weight``, ``clamped``
-        (``"low"`` where the floor applied, else ``""``).
+        (``"low"`` or ``"high"`` where a bound applied, else ``""``).
     summary : dict
         ``session_groups``, ``events_counted``, ``clamped_low``, ``clamped_high``,
         ``min_weight``, ``max_weight``, for ``metrics/weights.json``.
@@ -39,19 +42,19 @@ def session_weights(
         raise ConfigError("no training events to weight")
     counts = events.groupby("session_id").size().sort_index()
     n = counts.to_numpy(dtype=np.float64)
-    normalised = max_weight * n.min() / n
+    normalised = np.sqrt(min_weight * max_weight) * np.median(n) / n
     clamped = np.clip(normalised, min_weight, max_weight)
     table = pd.DataFrame({
         "session_id": counts.index.astype(str),
         "events": counts.to_numpy(dtype=np.int64),
         "weight": clamped,
-        "clamped": np.where(normalised < min_weight, "low", ""),
+        "clamped": np.where(normalised < min_weight, "low", np.where(normalised > max_weight, "high", "")),
     })
     summary = {
         "session_groups": int(len(table)),
         "events_counted": int(counts.sum()),
         "clamped_low": int((table["clamped"] == "low").sum()),
-        "clamped_high": 0,  # by construction: the smallest session sits exactly at max_weight
+        "clamped_high": int((table["clamped"] == "high").sum()),
         "min_weight": float(clamped.min()),
         "max_weight": float(clamped.max()),
     }
