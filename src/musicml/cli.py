@@ -15,6 +15,8 @@ from musicml.console import new_app, run
 app = new_app("musicml: drum-hit classification and the data it trains on. Run `musicml COMMAND --help`.")
 kits_app = new_app("Real drum kits (Hydrogen format) as a data source.")
 app.add_typer(kits_app, name="kits")
+manifest_app = new_app("Your own labelled hits (events JSONL + audio) as a data source.")
+app.add_typer(manifest_app, name="manifest")
 
 
 @app.command()
@@ -59,6 +61,27 @@ def kits_add(
         typer.echo(line)
     if not changes:
         typer.echo("kits: already up to date; params.yaml unchanged")
+
+
+@manifest_app.command("add")
+def manifest_add(
+    source: Path = typer.Argument(..., help="Folder holding one or more events *.jsonl files and their audio."),
+    name: str = typer.Option(None, help="Folder name under data/raw/manifest (default: the source's name)."),
+    params: Path = typer.Option("params.yaml", help="Params file to switch `sources.manifest` on in."),
+    track: bool = typer.Option(True, help="Track the copy with `dvc add`."),
+) -> None:
+    """Copy, validate, `dvc add` and enable a manifest folder. Idempotent.
+
+    audio_path in the JSONL may be relative to the JSONL's folder. Bad rows fail
+    with file:line and field before params.yaml is changed.
+    """
+    from musicml.sources import add_manifest
+
+    changes = add_manifest(source, name=name, params_path=params, track=track)
+    for line in changes:
+        typer.echo(line)
+    if not changes:
+        typer.echo("manifest: already up to date; params.yaml unchanged")
 
 
 def main() -> None:

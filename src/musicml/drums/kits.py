@@ -82,17 +82,22 @@ def copy_kits(src_root: str | os.PathLike, dest_root: str | os.PathLike) -> list
     sources = kit_dirs(src_root)
     if not sources:
         raise InputError(src_root, "no Hydrogen kit found: expected sub-folders holding drumkit.xml")
-    copied = []
-    for kit in sources:
-        target = Path(dest_root) / kit.name
-        if target.is_dir() and _same_tree(kit, target):
-            continue
-        # Copy beside the target and swap it in, so an interrupted copy never
-        # leaves a half kit that a later run would take as present.
-        with atomic_path(target, is_dir=True) as tmp:
-            shutil.copytree(kit, tmp, dirs_exist_ok=True)
-        copied.append(kit.name)
-    return copied
+    return [kit.name for kit in sources if copy_folder(kit, Path(dest_root) / kit.name)]
+
+
+def copy_folder(src: str | os.PathLike, target: str | os.PathLike) -> bool:
+    """Copy folder ``src`` to ``target`` unless it already holds identical content.
+
+    The copy is made beside the target and swapped in, so an interrupted copy
+    never leaves a half folder that a later run would take as present.
+    Returns True when something was copied.
+    """
+    src, target = Path(src), Path(target)
+    if target.is_dir() and _same_tree(src, target):
+        return False
+    with atomic_path(target, is_dir=True) as tmp:
+        shutil.copytree(src, tmp, dirs_exist_ok=True)
+    return True
 
 
 # -------------------------------------------------------------------------- dvc
@@ -356,13 +361,22 @@ def enable_hydrogen(
     InputError
         The file is missing, is not YAML, or a section on the way is not a mapping.
     """
+    return update_params(params_path, {
+        "sources.hydrogen.enabled": True,
+        "sources.hydrogen.path": Path(kits_root).as_posix(),
+        "split.test_kits": list(test_kits),
+    })
+
+
+def update_params(params_path: str | os.PathLike, values: Mapping[str, Any]) -> list[str]:
+    """Set dotted keys of ``params.yaml`` to ``values``, keeping comments and order.
+
+    Missing sections are created; the file is rewritten (atomically) only when
+    something changed. Returns one ``"key: old -> new"`` line per changed key.
+    """
     path = Path(params_path)
     yaml, doc = _load_params(path)
-    changes = (
-        _set(doc, "sources.hydrogen.enabled", True, path=path)
-        + _set(doc, "sources.hydrogen.path", Path(kits_root).as_posix(), path=path)
-        + _set(doc, "split.test_kits", list(test_kits), path=path)
-    )
+    changes = [line for dotted, value in values.items() for line in _set(doc, dotted, value, path=path)]
     if changes:
         with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
             yaml.dump(doc, handle, transform=_strip_trailing_spaces)
