@@ -1,6 +1,7 @@
 """Stage train: the DrumClassifierCNN on the training split, early-stopped on validation macro-F1."""
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,7 @@ def main(
     config = TrainConfig(**cfg, seed=p["seed"], finetune_checkpoint=finetune["checkpoint"] if finetune["enabled"]
                          else None, freeze_blocks=finetune["freeze_blocks"], finetune_lr=finetune["lr"])
     if device:
-        config = TrainConfig(**{**config.__dict__, "device": device})
+        config = replace(config, device=device)
     classes = list(load_taxonomy(taxonomy).classes)
     features, index = open_store(store)
     labels = index["label"].astype(str)
