@@ -21,7 +21,7 @@ def main(
     cfg = section(load_yaml(params), "weights")
     df = read_events(dataset)
     table, stats = session_weights(df[df["split"] == "train"], min_weight=cfg["min_weight"],
-                                   max_weight=cfg["max_weight"])
+                                   max_weight=cfg["max_weight"], balance_sources=cfg["balance_sources"])
     with atomic_path(out) as tmp:
         table.to_csv(tmp, index=False, float_format="%.8g")
     write_json(summary, stats)

@@ -10,10 +10,10 @@ from musicml.drums.weights import event_weights, session_weights
 from musicml.errors import ConfigError
 
 
-def events(counts):
-    """A minimal frame with ``counts[session]`` hits per session (only session_id matters)."""
+def events(counts, source="synth"):
+    """A minimal frame with ``counts[session]`` hits per session of one source."""
     return pd.DataFrame({"session_id": [s for s, n in counts.items() for _ in range(n)],
-                         "label": "kick"})
+                         "source": source, "label": "kick"})
 
 
 def test_inverse_frequency_anchored_on_the_median_session():
@@ -33,7 +33,8 @@ def test_weights_are_clamped_and_flagged():
     assert by_session.loc["b", "weight"] == pytest.approx(np.sqrt(0.025)) and by_session.loc["b", "clamped"] == ""
     assert by_session.loc["c", "weight"] == pytest.approx(0.05) and by_session.loc["c", "clamped"] == "low"
     assert summary == {"session_groups": 3, "events_counted": 111, "clamped_low": 1, "clamped_high": 1,
-                       "min_weight": pytest.approx(0.05), "max_weight": pytest.approx(0.5)}
+                       "min_weight": pytest.approx(0.05), "max_weight": pytest.approx(0.5),
+                       "mass_share_per_source": {"synth": pytest.approx(1.0)}}
 
 
 def test_weights_do_not_vanish_with_many_sessions():
@@ -98,3 +99,24 @@ def test_event_weights_missing_session_is_config_error():
     table, _ = session_weights(events({"a": 2}))
     with pytest.raises(ConfigError, match="'b'"):
         event_weights(events({"a": 2, "b": 1}), table)
+
+
+def test_balance_sources_gives_every_source_the_same_mass():
+    many_synth = events({f"k{i}": 240 for i in range(20)}, source="synth")
+    few_real = events({"real1": 40, "real2": 60}, source="hydrogen")
+    frame = pd.concat([many_synth, few_real], ignore_index=True)
+    plain, plain_summary = session_weights(frame)
+    assert plain_summary["mass_share_per_source"]["hydrogen"] < 0.1
+    table, summary = session_weights(frame, balance_sources=True)
+    assert summary["mass_share_per_source"] == {"hydrogen": pytest.approx(0.5), "synth": pytest.approx(0.5)}
+    # Within a source the inverse-frequency ratios are kept.
+    w = table.set_index("session_id")["weight"]
+    assert w["real1"] / w["real2"] == pytest.approx(plain.set_index("session_id")["weight"]["real1"]
+                                                     / plain.set_index("session_id")["weight"]["real2"])
+    assert table["source"].tolist()[:2] == ["synth", "synth"]
+
+
+def test_balance_sources_is_a_no_op_with_one_source():
+    frame = events({"a": 10, "b": 30})
+    np.testing.assert_allclose(session_weights(frame, balance_sources=True)[0]["weight"],
+                               session_weights(frame)[0]["weight"])

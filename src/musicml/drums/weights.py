@@ -9,7 +9,7 @@ from musicml.errors import ConfigError
 
 
 def session_weights(
-    events: pd.DataFrame, *, min_weight: float = 0.05, max_weight: float = 0.5
+    events: pd.DataFrame, *, min_weight: float = 0.05, max_weight: float = 0.5, balance_sources: bool = False
 ) -> tuple[pd.DataFrame, dict]:
     """Inverse-frequency weights per session group, normalised, then clamped.
 
@@ -27,10 +27,16 @@ def session_weights(
     sessions: with 50,000 sessions a sum-to-one weight would be ~2e-5 and
     every session would clamp to the floor.
 
+    With ``balance_sources``, the clamped weights of each source's sessions are
+    then rescaled so every source holds the same total sampling mass: a few
+    real recorded kits are not drowned by many synthetic ones. Weights may then
+    leave ``[min_weight, max_weight]``; the ratio between sessions of one source
+    stays bounded.
+
     Returns
     -------
     weights : DataFrame
-        One row per session: ``session_id``, ``events``, ``weight``, ``clamped``
+        One row per session: ``session_id``, ``source``, ``events``, ``weight``, ``clamped``
         (``"low"`` or ``"high"`` where a bound applied, else ``""``).
     summary : dict
         ``session_groups``, ``events_counted``, ``clamped_low``, ``clamped_high``,
@@ -41,13 +47,16 @@ def session_weights(
     if len(events) == 0:
         raise ConfigError("no training events to weight")
     counts = events.groupby("session_id").size().sort_index()
+    sources = events.groupby("session_id")["source"].first().reindex(counts.index).astype(str).to_numpy()
     n = counts.to_numpy(dtype=np.float64)
     normalised = np.sqrt(min_weight * max_weight) * np.median(n) / n
     clamped = np.clip(normalised, min_weight, max_weight)
+    weight = _balance(clamped, n, sources) if balance_sources else clamped
     table = pd.DataFrame({
         "session_id": counts.index.astype(str),
+        "source": sources,
         "events": counts.to_numpy(dtype=np.int64),
-        "weight": clamped,
+        "weight": weight,
         "clamped": np.where(normalised < min_weight, "low", np.where(normalised > max_weight, "high", "")),
     })
     summary = {
@@ -55,10 +64,22 @@ def session_weights(
         "events_counted": int(counts.sum()),
         "clamped_low": int((table["clamped"] == "low").sum()),
         "clamped_high": int((table["clamped"] == "high").sum()),
-        "min_weight": float(clamped.min()),
-        "max_weight": float(clamped.max()),
+        "min_weight": float(weight.min()),
+        "max_weight": float(weight.max()),
+        "mass_share_per_source": {
+            src: float(share) for src, share in
+            (pd.Series(weight * n).groupby(sources).sum() / float(np.sum(weight * n))).sort_index().items()
+        },
     }
     return table, summary
+
+
+def _balance(weights: np.ndarray, counts: np.ndarray, sources: np.ndarray) -> np.ndarray:
+    """Rescale per source so each source's total mass (weight x hits) is equal; total mass kept."""
+    mass = weights * counts
+    per_source = pd.Series(mass).groupby(sources).transform("sum").to_numpy()
+    target = mass.sum() / len(set(sources))
+    return weights * target / per_source
 
 
 def event_weights(events: pd.DataFrame, weights: pd.DataFrame) -> np.ndarray:
