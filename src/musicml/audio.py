@@ -60,6 +60,15 @@ def load_audio_cached(path: str, *, sr: int) -> np.ndarray:
     return _cached(str(path), sr)
 
 
+def segment(audio: np.ndarray, start: int, length: int) -> np.ndarray:
+    """``length`` samples of ``audio`` from sample ``start``; parts outside the audio are zeros."""
+    out = np.zeros(length, dtype=np.float32)
+    lo, hi = max(start, 0), min(start + length, audio.shape[0])
+    if hi > lo:
+        out[lo - start: hi - start] = audio[lo:hi]
+    return out
+
+
 def first_onset(audio: np.ndarray, sr: int, *, threshold_db: float = -50.0) -> float:
     """Time (s) of the first sample louder than ``threshold_db`` relative to the peak.
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from musicml.atomic import atomic_path
-from musicml.audio import check_onset, load_audio
+from musicml.audio import check_onset, load_audio, segment
 
 FEATURES_FILE = "features.npy"
 INDEX_FILE = "index.parquet"
@@ -52,12 +52,7 @@ def cut_clip(audio: np.ndarray, onset_s: float, config: MelConfig) -> np.ndarray
 
     Parts outside the audio are zero-padded.
     """
-    start = int(round(onset_s * config.sr)) - config.pre_onset_samples
-    clip = np.zeros(config.clip_samples, dtype=np.float32)
-    lo, hi = max(start, 0), min(start + config.clip_samples, audio.shape[0])
-    if hi > lo:
-        clip[lo - start: hi - start] = audio[lo:hi]
-    return clip
+    return segment(audio, int(round(onset_s * config.sr)) - config.pre_onset_samples, config.clip_samples)
 
 
 def log_mel(clip: np.ndarray, config: MelConfig) -> np.ndarray:

@@ -19,7 +19,7 @@ import pandas as pd
 import soundfile as sf
 
 from musicml.atomic import atomic_path
-from musicml.audio import load_audio
+from musicml.audio import load_audio, segment
 from musicml.manifest import events_frame
 
 
@@ -138,10 +138,7 @@ def augment_events(
             for path, by_file in group.groupby("audio_path", sort=True):
                 audio = load_audio(path, sr=sr)
                 for idx, event in by_file.iterrows():
-                    start = int(round(event["onset_s"] * sr)) - pre
-                    clip = np.zeros(clip_len, dtype=np.float32)
-                    lo, hi = max(start, 0), min(start + clip_len, audio.shape[0])
-                    clip[lo - start: hi - start] = audio[lo:hi]
+                    clip = segment(audio, int(round(event["onset_s"] * sr)) - pre, clip_len)
                     for copy in range(config.multiplier):
                         rng = np.random.default_rng([seed, int(idx), copy])
                         augmented, params = augment_clip(clip, sr=sr, rng=rng, config=config)
