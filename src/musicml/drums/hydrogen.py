@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
+from musicml.audio import first_onset
 from musicml.errors import InputError
 from musicml.manifest import events_frame
 from musicml.taxonomy import Taxonomy
@@ -210,9 +211,8 @@ def sample_onset_s(audio_path: str | os.PathLike, *, instrument: str = "") -> fl
     peak = float(envelope.max())
     if peak == 0.0:
         raise InputError(audio_path, f"silent audio file{owner}: every sample is zero")
-    threshold = peak * 10.0 ** (SILENCE_DB / 20.0)
-    first = int(np.argmax(envelope > threshold))
-    onset = first / rate
+    # The same leading-silence rule as `musicml predict` uses, on the loudest channel.
+    onset = first_onset(envelope, rate, threshold_db=SILENCE_DB)
     return onset if onset > MIN_LEADING_SILENCE_S else 0.0
 
 
