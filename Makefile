@@ -9,7 +9,7 @@ HYDROGEN_KITS ?= /usr/share/hydrogen/data/drumkits
 # dvc.yaml runs `python stages/...`: the venv must come first on PATH.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup repro test test-fast kits bench clean-venv
+.PHONY: setup repro test test-fast kits soundfonts bench clean-venv
 
 # The venv is rebuilt whenever the lock or the project metadata changes.
 $(STAMP): requirements.lock pyproject.toml
@@ -42,6 +42,25 @@ kits: setup
 	  fi; \
 	fi
 	$(BIN)/musicml kits add --from "$(HYDROGEN_KITS)"
+
+# General-MIDI SoundFonts: recorded drum kits played through FluidSynth with exact
+# GM-note labels. AVLdrums' Black Pearl is left out on purpose: it is the same
+# recording as Hydrogen's "The Black Pearl 1.0", a held-out test kit.
+SF2 := /usr/share/sounds/sf2
+SOUNDFONTS ?= $(SF2)/FluidR3_GM.sf2 $(SF2)/TimGM6mb.sf2 $(SF2)/Red_Zeppelin_4_LV2.sf2
+SOUNDFONT_PACKAGES := fluidsynth fluid-soundfont-gm timgm6mb-soundfont avldrums.lv2-soundfont
+soundfonts: setup
+	@missing=0; for f in $(SOUNDFONTS); do [ -f "$$f" ] || missing=1; done; \
+	command -v fluidsynth >/dev/null || missing=1; \
+	if [ $$missing = 1 ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && apt-get install -y -qq $(SOUNDFONT_PACKAGES); \
+	  else \
+	    echo "make soundfonts: install Debian's $(SOUNDFONT_PACKAGES) (sudo apt-get install ...), or run: $(BIN)/musicml soundfonts add FILE..." >&2; \
+	    exit 1; \
+	  fi; \
+	fi
+	$(BIN)/musicml soundfonts add $(SOUNDFONTS)
 
 bench: setup
 	$(BIN)/python benchmarks/repro_time.py

@@ -35,7 +35,8 @@ def pipeline(tmp_path_factory):
     (work / "params.yaml").write_text(yaml.safe_dump(tiny_params()))
     (work / "data" / "raw" / "hydrogen").mkdir(parents=True)
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    for stage in ("ingest_synth", "ingest_hydrogen", "ingest_manifest", "merge_manifests", "split", "health",
+    for stage in ("ingest_synth", "ingest_hydrogen", "ingest_soundfont", "ingest_manifest", "merge_manifests",
+                  "split", "health",
                   "weights", "augment", "features", "train", "evaluate", "bootstrap_eval", "export"):
         proc = subprocess.run([sys.executable, str(ROOT / "stages" / f"{stage}.py")], cwd=work, env=env,
                               capture_output=True, text=True, timeout=600)
@@ -48,6 +49,7 @@ def test_ingest_and_merge_outputs(pipeline):
     assert synth["session_id"].nunique() == 8
     assert len(list((pipeline / "data/raw/synth").glob("*.wav"))) == 8
     assert len(pd.read_parquet(pipeline / "data/interim/sources/hydrogen.parquet")) == 0
+    assert len(pd.read_parquet(pipeline / "data/interim/sources/soundfont.parquet")) == 0
     merge = json.loads((pipeline / "metrics/merge.json").read_text())
     assert merge["events"] == len(pd.read_parquet(pipeline / "data/interim/events.parquet"))
     assert merge["events_per_source"] == {"synth": len(synth)}

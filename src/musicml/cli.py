@@ -17,6 +17,8 @@ kits_app = new_app("Real drum kits (Hydrogen format) as a data source.")
 app.add_typer(kits_app, name="kits")
 manifest_app = new_app("Your own labelled hits (events JSONL + audio) as a data source.")
 app.add_typer(manifest_app, name="manifest")
+soundfonts_app = new_app("General-MIDI SoundFonts (.sf2/.sf3) as a source of recorded drum kits.")
+app.add_typer(soundfonts_app, name="soundfonts")
 
 
 @app.command()
@@ -82,6 +84,27 @@ def manifest_add(
         typer.echo(line)
     if not changes:
         typer.echo("manifest: already up to date; params.yaml unchanged")
+
+
+@soundfonts_app.command("add")
+def soundfonts_add(
+    fonts: list[Path] = typer.Argument(..., help="SoundFont files (.sf2/.sf3) holding GM drum kits."),
+    dest: Path = typer.Option("data/raw/soundfont", help="Where the fonts are copied (DVC-tracked)."),
+    params: Path = typer.Option("params.yaml", help="Params file to switch `sources.soundfont` on in."),
+    track: bool = typer.Option(True, help="Track each copied font with `dvc add`."),
+) -> None:
+    """Copy fonts, `dvc add` them and enable the soundfont source. Idempotent.
+
+    The ingest_soundfont stage then plays every drum kit of every font with
+    FluidSynth (install it: apt-get install fluidsynth).
+    """
+    from musicml.drums.soundfont import add_soundfonts
+
+    changes = add_soundfonts(fonts, dest_root=dest, params_path=params, track=track)
+    for line in changes:
+        typer.echo(line)
+    if not changes:
+        typer.echo("soundfonts: already up to date; params.yaml unchanged")
 
 
 def main() -> None:
