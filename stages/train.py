@@ -34,9 +34,11 @@ def main(
 
     p = load_yaml(params)
     cfg = dict(section(p, "train"))
-    finetune = cfg.pop("finetune")
+    finetune, masks = cfg.pop("finetune"), cfg.pop("spec_augment")
     config = TrainConfig(**cfg, seed=p["seed"], finetune_checkpoint=finetune["checkpoint"] if finetune["enabled"]
-                         else None, freeze_blocks=finetune["freeze_blocks"], finetune_lr=finetune["lr"])
+                         else None, freeze_blocks=finetune["freeze_blocks"], finetune_lr=finetune["lr"],
+                         freq_masks=masks["freq_masks"], freq_mask_width=masks["freq_width"],
+                         time_masks=masks["time_masks"], time_mask_width=masks["time_width"])
     if device:
         config = replace(config, device=device)
     classes = list(load_taxonomy(taxonomy).classes)

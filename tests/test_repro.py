@@ -107,3 +107,20 @@ def test_data_stages_are_deterministic(repo, tmp_path):
     lock_after = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
     for stage in ("ingest_synth", "split", "augment"):
         assert lock_after[stage]["outs"] == lock_before[stage]["outs"], stage
+
+
+def test_changed_audio_reruns_the_stages_that_read_it(repo):
+    """Features and augment read the audio the manifest points at: new audio, same manifest, must re-run them."""
+    import soundfile as sf
+
+    wav = sorted((repo / "data/raw/synth").glob("*.wav"))[0]
+    audio, sr = sf.read(wav, dtype="float32")
+    try:
+        sf.write(wav, audio * 0.5, sr)
+        status = _dvc("status", "--json", cwd=repo)
+        assert status.returncode == 0, status.stderr
+        changed = set(json.loads(status.stdout))
+        assert {"augment", "features"} <= changed, changed
+    finally:
+        sf.write(wav, audio, sr)
+        _dvc("checkout", "--force", "data/raw/synth", cwd=repo)

@@ -36,6 +36,14 @@ class TrainConfig:
     finetune_checkpoint: str | None = None
     freeze_blocks: int = 2
     finetune_lr: float = 1e-4
+    # SpecAugment: masks per training example (0 = off) and their largest width in bins/frames.
+    freq_masks: int = 0
+    freq_mask_width: int = 16
+    time_masks: int = 0
+    time_mask_width: int = 16
+    # Exponential moving average of the weights (and BatchNorm statistics),
+    # validated and kept instead of the raw weights; 0 = off.
+    ema_decay: float = 0.0
 
 
 @dataclass
@@ -98,6 +106,29 @@ def predict_logits(model: nn.Module, features: np.ndarray, indices: np.ndarray, 
         logits = model(torch.from_numpy(batch).to(device)).float().cpu().numpy()
         out.append(logits[order])
     return np.concatenate(out) if out else np.zeros((0, model.fc.out_features), dtype=np.float32)
+
+
+def spec_mask(x: torch.Tensor, *, generator: torch.Generator, freq_masks: int, freq_width: int,
+              time_masks: int, time_width: int) -> torch.Tensor:
+    """SpecAugment (Park et al., 2019): blank random mel bands and frames of each example.
+
+    A masked region takes the example's mean, so a mask reads as "no
+    information" rather than as silence, which would be a cue of its own.
+    ``x`` has shape (batch, channels, n_mels, n_frames); a new tensor is returned.
+    """
+    if freq_masks <= 0 and time_masks <= 0:
+        return x
+    x = x.clone()
+    batch, _, n_mels, n_frames = x.shape
+    fill = x.mean(dim=(1, 2, 3))
+    for axis, count, width, size in ((2, freq_masks, freq_width, n_mels), (3, time_masks, time_width, n_frames)):
+        for _ in range(count):
+            widths = torch.randint(0, min(width, size) + 1, (batch,), generator=generator)
+            starts = (torch.rand(batch, generator=generator) * (size - widths + 1)).long()
+            for i in range(batch):
+                if widths[i] > 0:
+                    x[i].narrow(axis - 1, int(starts[i]), int(widths[i])).fill_(float(fill[i]))
+    return x
 
 
 def _save_checkpoint(path: Path, state: dict) -> None:
@@ -164,11 +195,17 @@ def train_classifier(
     use_amp = device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     generator = torch.Generator().manual_seed(config.seed)
+    mask_generator = torch.Generator().manual_seed(config.seed + 1)
     sampler = WeightedRandomSampler(torch.tensor(np.array(train_weights, dtype=np.float64)),
                                     num_samples=config.samples_per_epoch, replacement=True, generator=generator)
     loader = DataLoader(FeatureDataset(features, train_idx, train_y), batch_size=config.batch_size,
                         sampler=sampler, drop_last=False)
     loss_fn = nn.CrossEntropyLoss()
+    # The averaged copy is what gets validated and kept: single-epoch weights
+    # swing by several points of validation F1 from one epoch to the next.
+    ema = (torch.optim.swa_utils.AveragedModel(
+        model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
+        if config.ema_decay > 0 else None)
 
     checkpoint_path = Path(checkpoint_path)
     start_epoch, best_f1, best_epoch, bad_epochs, history = 0, -1.0, 0, 0, []
@@ -179,7 +216,10 @@ def train_classifier(
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         generator.set_state(state["generator"])
+        mask_generator.set_state(state["mask_generator"])
         torch.set_rng_state(state["torch_rng"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
         start_epoch, best_f1, best_epoch = state["epoch"], state["best_f1"], state["best_epoch"]
         bad_epochs, history, best_state = state["bad_epochs"], state["history"], state["best_state"]
 
@@ -189,6 +229,9 @@ def train_classifier(
         model.train()
         total_loss, correct, seen = 0.0, 0, 0
         for x, y in loader:
+            x = spec_mask(x, generator=mask_generator, freq_masks=config.freq_masks,
+                          freq_width=config.freq_mask_width, time_masks=config.time_masks,
+                          time_width=config.time_mask_width)
             x, y = x.to(device), y.to(device)
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
@@ -197,13 +240,16 @@ def train_classifier(
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
+            if ema is not None:
+                ema.update_parameters(model)
             total_loss += float(loss.detach()) * len(y)
             correct += int((logits.argmax(1) == y).sum())
             seen += len(y)
         current_lr = optimizer.param_groups[0]["lr"]
         scheduler.step()
 
-        val_logits = predict_logits(model, features, val_idx, device=device)
+        evaluated = ema.module if ema is not None else model
+        val_logits = predict_logits(evaluated, features, val_idx, device=device)
         val_pred = val_logits.argmax(1)
         val_loss = float(loss_fn(torch.from_numpy(val_logits), torch.as_tensor(val_y, dtype=torch.long)))
         metrics = {
@@ -214,12 +260,14 @@ def train_classifier(
         history.append(metrics)
         if metrics["val_macro_f1"] > best_f1:
             best_f1, best_epoch, bad_epochs = metrics["val_macro_f1"], epoch, 0
-            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            best_state = {k: v.detach().cpu().clone() for k, v in evaluated.state_dict().items()}
         else:
             bad_epochs += 1
         _save_checkpoint(checkpoint_path, {
             "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
+            "mask_generator": mask_generator.get_state(),
+            "ema": ema.state_dict() if ema is not None else None,
             "torch_rng": torch.get_rng_state(), "best_f1": best_f1, "best_epoch": best_epoch,
             "bad_epochs": bad_epochs, "history": history, "best_state": best_state,
             "config": asdict(config),
