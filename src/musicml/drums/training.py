@@ -41,9 +41,6 @@ class TrainConfig:
     freq_mask_width: int = 16
     time_masks: int = 0
     time_mask_width: int = 16
-    # Exponential moving average of the weights (and BatchNorm statistics),
-    # validated and kept instead of the raw weights; 0 = off.
-    ema_decay: float = 0.0
 
 
 @dataclass
@@ -201,11 +198,6 @@ def train_classifier(
     loader = DataLoader(FeatureDataset(features, train_idx, train_y), batch_size=config.batch_size,
                         sampler=sampler, drop_last=False)
     loss_fn = nn.CrossEntropyLoss()
-    # The averaged copy is what gets validated and kept: single-epoch weights
-    # swing by several points of validation F1 from one epoch to the next.
-    ema = (torch.optim.swa_utils.AveragedModel(
-        model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
-        if config.ema_decay > 0 else None)
 
     checkpoint_path = Path(checkpoint_path)
     start_epoch, best_f1, best_epoch, bad_epochs, history = 0, -1.0, 0, 0, []
@@ -218,8 +210,6 @@ def train_classifier(
         generator.set_state(state["generator"])
         mask_generator.set_state(state["mask_generator"])
         torch.set_rng_state(state["torch_rng"])
-        if ema is not None:
-            ema.load_state_dict(state["ema"])
         start_epoch, best_f1, best_epoch = state["epoch"], state["best_f1"], state["best_epoch"]
         bad_epochs, history, best_state = state["bad_epochs"], state["history"], state["best_state"]
 
@@ -240,16 +230,13 @@ def train_classifier(
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
-            if ema is not None:
-                ema.update_parameters(model)
             total_loss += float(loss.detach()) * len(y)
             correct += int((logits.argmax(1) == y).sum())
             seen += len(y)
         current_lr = optimizer.param_groups[0]["lr"]
         scheduler.step()
 
-        evaluated = ema.module if ema is not None else model
-        val_logits = predict_logits(evaluated, features, val_idx, device=device)
+        val_logits = predict_logits(model, features, val_idx, device=device)
         val_pred = val_logits.argmax(1)
         val_loss = float(loss_fn(torch.from_numpy(val_logits), torch.as_tensor(val_y, dtype=torch.long)))
         metrics = {
@@ -260,14 +247,13 @@ def train_classifier(
         history.append(metrics)
         if metrics["val_macro_f1"] > best_f1:
             best_f1, best_epoch, bad_epochs = metrics["val_macro_f1"], epoch, 0
-            best_state = {k: v.detach().cpu().clone() for k, v in evaluated.state_dict().items()}
+            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         else:
             bad_epochs += 1
         _save_checkpoint(checkpoint_path, {
             "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
             "mask_generator": mask_generator.get_state(),
-            "ema": ema.state_dict() if ema is not None else None,
             "torch_rng": torch.get_rng_state(), "best_f1": best_f1, "best_epoch": best_epoch,
             "bad_epochs": bad_epochs, "history": history, "best_state": best_state,
             "config": asdict(config),
