@@ -17,6 +17,7 @@ import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
@@ -224,6 +225,11 @@ def test_exports_filter_and_stream(api, clips):
     assert jsonl(withFeedback="false") == [ids["b"]]
     assert jsonl(minQualityScore=made["a"]["qualityScore"]) == [ids["a"]]
     assert jsonl(since="2999-01-01T00:00:00Z") == []
+    # since is an instant: the same moment in another offset selects the same records.
+    created = datetime.fromisoformat(made["a"]["createdAt"].replace("Z", "+00:00"))
+    earlier = (created - timedelta(hours=1)).astimezone(timezone(timedelta(hours=5))).isoformat()
+    later = (created + timedelta(hours=1)).astimezone(timezone(timedelta(hours=-5))).isoformat()
+    assert ids["a"] in jsonl(since=earlier) and jsonl(since=later) == []
     row = json.loads(api.get(f"{P}/export/jsonl", params={"provider": provider, "withFeedback": "true",
                                                              "genre": "house"}, headers=AUTH).text)
     assert row["quality_score"] == made["a"]["qualityScore"] and row["rating"] == 5 and row["prompt"]

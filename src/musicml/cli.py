@@ -136,8 +136,10 @@ def serve(
         fetch_timeout_s=float(serve_cfg.get("fetch_timeout_s", 20)),
         audio_dir=str(audio_dir), weights=QualityWeights.from_params(cfg.get("quality", {})),
         analysis=AnalysisSettings(**analysis))
+    from musicml.genmeta.db import masked
+
     store = _store(db)
-    typer.echo(f"serve: schema ready on {store.url.split('@')[-1]}; http://{host}:{port}/api/training-metadata")
+    typer.echo(f"serve: schema ready on {masked(db)}; http://{host}:{port}/api/training-metadata")
     uvicorn.run(create_app(store, settings), host=host, port=port, log_level="warning")
 
 

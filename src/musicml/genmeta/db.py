@@ -184,7 +184,7 @@ class Store:
         values = {k: v for k, v in record.items() if k in COLUMNS and v is not None}
         for c in _DATES:
             if isinstance(values.get(c), str):
-                values[c] = datetime.fromisoformat(values[c].replace("Z", "+00:00"))
+                values[c] = _utc(datetime.fromisoformat(values[c].replace("Z", "+00:00"))).astimezone(timezone.utc)
         row = TrainingMetadata(**values)
         with self.sessions() as s:
             s.add(row)
@@ -257,7 +257,8 @@ class Store:
         if with_feedback is not None:
             cond.append(t.userFeedback.is_not(None) if with_feedback else t.userFeedback.is_(None))
         if since is not None:
-            cond.append(t.createdAt >= (since if since.tzinfo else since.replace(tzinfo=timezone.utc)))
+            # SQLite stores wall-clock UTC: compare in UTC, whatever offset the caller used.
+            cond.append(t.createdAt >= _utc(since).astimezone(timezone.utc))
         last: tuple[datetime, str] | None = None
         while True:
             query = select(t).where(*cond)
