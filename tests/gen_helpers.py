@@ -6,7 +6,7 @@ from pathlib import Path
 
 from musicml.genmeta.synth import make_default_snapshot
 
-TINY_SYNTH = dict(n_generations=10, seconds=3.0, sr=22050, n_users=3, flac_share=0.2, clipped_share=0.1,
+TINY_SYNTH = dict(n_generations=10, seconds=2.0, sr=22050, n_users=3, flac_share=0.2, clipped_share=0.1,
                   n_unreadable=1, n_silent=1, feedback_rate=0.6, resubmit_rate=0.3, n_unknown_feedback=2)
 
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from gen_helpers import record, tiny_snapshot
+from gen_helpers import tiny_snapshot
 from musicml.genmeta.api import ServiceSettings, analyse_and_store
 from musicml.genmeta.db import Store
 from musicml.genmeta.records import parse_record, read_records
@@ -93,6 +93,15 @@ def test_ids_formats_and_errors(tmp_path):
     assert proc.returncode == 1 and proc.stderr == "error: missing.txt: ids file not found\n"
     proc = musicml("gen", "prune", "--db", f"sqlite:///{tmp_path / 'x.db'}", cwd=tmp_path)
     assert proc.returncode == 1 and "give --older-than DAYS and/or --user ID" in proc.stderr
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = musicml("gen", "snapshot", "--db", f"postgresql+psycopg://u:pw@127.0.0.1:{port}/x", "--out", "snap",
+                   "--no-track", cwd=tmp_path)
+    assert proc.returncode == 1 and proc.stderr.startswith("error: database postgresql+psycopg://u:***@")
+    assert proc.stderr.count("\n") == 1 and not (tmp_path / "snap").exists()
 
 
 def _tracked_files() -> list[str]:

@@ -26,11 +26,14 @@ from musicml.errors import MusicmlError
 from musicml.genmeta.analysis import AnalysisSettings, analyze_one
 from musicml.genmeta.db import DuplicateError, Store
 from musicml.genmeta.export import finetune_row, iter_csv, matches
-from musicml.genmeta.fetch import fetch_audio
+from musicml.genmeta.fetch import fetch_audio, local_path
 from musicml.genmeta.quality import QualityWeights, quality_score
 from musicml.genmeta.records import Feedback, RecordIn, describe_error, record_dict
 
 PREFIX = "/api/training-metadata"
+# What the export rows read: the embedding and spectral features are the bulk of a row and are not exported.
+EXPORT_COLUMNS = ("generationId", "userPrompt", "aiEnhancedPrompt", "generationParams", "audioUrl", "duration",
+                  "analysisMetadata", "userFeedback", "provider", "modelUsed", "qualityScore", "createdAt")
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,7 @@ def analyse_and_store(store: Store, settings: ServiceSettings, generation_id: st
     values = {k: analysed.get(k) for k in ("analysisMetadata", "spectralFeatures", "audioEmbedding")}
     if "analysisError" not in analysed["analysisMetadata"]:
         values.update(duration=analysed["duration"], format=analysed["format"])
-    if str(path.resolve()) != str(Path(record["audioUrl"].removeprefix("file://")).resolve()):
+    if local_path(record["audioUrl"]) is None:  # downloaded: the service's copy is where the audio now lives
         values["audioStorageKey"] = str(path)
     # Feedback may have arrived while analysing: score with the newest record.
     latest = store.get(generation_id) or record
@@ -179,7 +182,7 @@ def create_app(store: Store, settings: ServiceSettings = ServiceSettings()) -> F
 
     def _filtered(provider, genre, min_quality, with_feedback, since) -> Iterator[dict[str, Any]]:
         rows = store.iter_records(provider=provider, min_quality=min_quality, with_feedback=with_feedback,
-                                  since=since)
+                                  since=since, columns=EXPORT_COLUMNS)
         # Genre lives inside the generationParams JSON: filtered here, portable across databases.
         return (r for r in rows if matches(r, genre=genre))
 

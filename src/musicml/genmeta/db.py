@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import numpy as np
-from sqlalchemy import (Boolean, DateTime, Float, Integer, String, Text, create_engine, delete, event, func,
+from sqlalchemy import (Boolean, DateTime, case, Float, Integer, String, Text, create_engine, delete, event, func,
                         select, update)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine, make_url
@@ -102,11 +102,15 @@ def _utc(moment: datetime | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
+def _iso(moment: datetime | None) -> str | None:
+    return _utc(moment).isoformat().replace("+00:00", "Z") if moment else None
+
+
 def to_dict(row: TrainingMetadata) -> dict[str, Any]:
     """A row as the API's JSON record (ISO 8601 UTC dates)."""
     out = {c: getattr(row, c) for c in COLUMNS}
     for c in _DATES:
-        out[c] = _utc(out[c]).isoformat().replace("+00:00", "Z") if out[c] else None
+        out[c] = _iso(out[c])
     return out
 
 
@@ -177,6 +181,7 @@ class Store:
         if migrate_schema:
             migrate(self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._embedding_cache: tuple | None = None
 
     # ------------------------------------------------------------------ writes
     def create(self, record: dict[str, Any]) -> dict[str, Any]:
@@ -242,13 +247,15 @@ class Store:
 
     def iter_records(self, *, provider: str | None = None, min_quality: float | None = None,
                      with_feedback: bool | None = None, since: datetime | None = None,
-                     batch: int = 500) -> Iterator[dict[str, Any]]:
+                     columns: Sequence[str] = COLUMNS, batch: int = 1000) -> Iterator[dict[str, Any]]:
         """Records oldest first, filtered in SQL, fetched ``batch`` rows at a time (flat memory).
 
-        Keyset pagination on (createdAt, id) keeps each query short, so a long
-        export never holds a transaction (or an SQLite read lock) open.
+        ``columns`` limits what is read (exports skip the embedding and
+        spectral features). Keyset pagination on (createdAt, id) keeps each
+        query short, so a long export never holds a transaction (or an SQLite
+        read lock) open.
         """
-        t = TrainingMetadata
+        t = TrainingMetadata.__table__.c
         cond = []
         if provider is not None:
             cond.append(t.provider == provider)
@@ -259,32 +266,59 @@ class Store:
         if since is not None:
             # SQLite stores wall-clock UTC: compare in UTC, whatever offset the caller used.
             cond.append(t.createdAt >= _utc(since).astimezone(timezone.utc))
+        names = list(dict.fromkeys([*columns, "createdAt", "id"]))
         last: tuple[datetime, str] | None = None
         while True:
-            query = select(t).where(*cond)
+            query = select(*(t[c] for c in names)).where(*cond)
             if last is not None:
                 query = query.where((t.createdAt > last[0]) | ((t.createdAt == last[0]) & (t.id > last[1])))
-            with self.sessions() as s:
-                rows = list(s.scalars(query.order_by(t.createdAt, t.id).limit(batch)))
+            with self.engine.connect() as conn:
+                rows = conn.execute(query.order_by(t.createdAt, t.id).limit(batch)).all()
             if not rows:
                 return
             for row in rows:
-                yield to_dict(row)
-            last = (rows[-1].createdAt, rows[-1].id)
+                record = dict(zip(names, row))
+                last = (record["createdAt"], record["id"])
+                for c in _DATES:
+                    if c in record:
+                        record[c] = _iso(record[c])
+                yield {c: record[c] for c in columns}
 
     def overview(self) -> dict[str, Any]:
-        """The seed's statistics, computed in SQL."""
+        """The seed's statistics, computed in SQL (one aggregate pass and one group-by)."""
         t = TrainingMetadata
         with self.sessions() as s:
-            total = s.scalar(select(func.count()).select_from(t)) or 0
+            total, with_feedback, average, used = s.execute(select(
+                func.count(), func.count(t.userFeedback), func.avg(t.qualityScore),
+                func.coalesce(func.sum(case((t.usedForTraining.is_(True), 1), else_=0)), 0))).one()
             by_provider = dict(s.execute(select(t.provider, func.count()).group_by(t.provider)).all())
-            with_feedback = s.scalar(select(func.count()).select_from(t).where(t.userFeedback.is_not(None))) or 0
-            average = s.scalar(select(func.avg(t.qualityScore)))
-            used = s.scalar(select(func.count()).select_from(t).where(t.usedForTraining.is_(True))) or 0
         return {"totalGenerations": int(total), "byProvider": dict(sorted(by_provider.items())),
                 "withFeedback": int(with_feedback),
                 "averageQualityScore": round(float(average), 4) if average is not None else None,
                 "usedForTraining": int(used)}
+
+    def _embeddings(self) -> tuple[list[str], np.ndarray, list]:
+        """(generationIds, embedding matrix, quality scores) of analysed records, cached until a write.
+
+        Parsing every embedding's JSON costs about a second per 10,000
+        records: the cache is rebuilt only when the row count or the newest
+        updatedAt changes.
+        """
+        t = TrainingMetadata
+        with self.sessions() as s:
+            key = tuple(s.execute(select(func.count(), func.max(t.updatedAt))
+                                  .where(t.audioEmbedding.is_not(None))).one())
+            cached = self._embedding_cache
+            if cached is not None and cached[0] == key:
+                return cached[1]
+            rows = s.execute(select(t.generationId, t.audioEmbedding, t.qualityScore)
+                             .where(t.audioEmbedding.is_not(None)).order_by(t.generationId)).all()
+        width = max((len(r[1]) for r in rows if r[1]), default=0)
+        rows = [r for r in rows if r[1] and len(r[1]) == width]
+        value = ([r[0] for r in rows], np.asarray([r[1] for r in rows], dtype=np.float64).reshape(len(rows), width),
+                 [r[2] for r in rows])
+        self._embedding_cache = (key, value)
+        return value
 
     def similar(self, generation_id: str, *, limit: int) -> list[dict[str, Any]] | None:
         """Nearest analysed records by Euclidean distance of audioEmbedding; None if the id is unknown.
@@ -297,19 +331,16 @@ class Store:
         t = TrainingMetadata
         with self.sessions() as s:
             target = s.execute(select(t.audioEmbedding).where(t.generationId == generation_id)).first()
-            if target is None:
-                return None
-            if not target[0]:
-                raise ValueError(f"generationId {generation_id!r} has no audioEmbedding yet")
-            rows = s.execute(select(t.generationId, t.audioEmbedding, t.qualityScore)
-                             .where(t.audioEmbedding.is_not(None), t.generationId != generation_id)).all()
-        rows = [r for r in rows if r[1] and len(r[1]) == len(target[0])]
-        if not rows:
+        if target is None:
+            return None
+        if not target[0]:
+            raise ValueError(f"generationId {generation_id!r} has no audioEmbedding yet")
+        ids, matrix, scores = self._embeddings()
+        if matrix.shape[1] != len(target[0]):
             return []
-        matrix = np.asarray([r[1] for r in rows], dtype=np.float64)
         dist = np.linalg.norm(matrix - np.asarray(target[0], dtype=np.float64), axis=1)
-        order = np.lexsort(([r[0] for r in rows], dist))[:limit]
-        return [{"generationId": rows[i][0], "distance": round(float(dist[i]), 6), "qualityScore": rows[i][2]}
+        order = [i for i in np.argsort(dist, kind="stable") if ids[i] != generation_id][:limit]
+        return [{"generationId": ids[i], "distance": round(float(dist[i]), 6), "qualityScore": scores[i]}
                 for i in order]
 
     def ping(self) -> bool:
