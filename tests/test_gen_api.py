@@ -83,15 +83,16 @@ def api(request, tmp_path_factory):
         if url is None:
             pytest.skip("no PostgreSQL: set MUSICML_TEST_PG_URL or install Debian's postgresql")
     proc, base = start_server(url, folder, params=params, token=TOKEN)
+    client = httpx.Client(base_url=base, timeout=120)
+    client.server_info = (proc, url, folder, params)
     try:
-        with httpx.Client(base_url=base, timeout=30) as client:
-            client.server_info = (proc, url, folder, params)
-            yield client
+        yield client
     finally:
-        stop_server(proc)
+        client.close()
+        stop_server(client.server_info[0])  # the restart test replaces the process
 
 
-def wait_analysed(api, gid: str, timeout: float = 60.0) -> dict:
+def wait_analysed(api, gid: str, timeout: float = 300.0) -> dict:
     """Poll until the background analysis of ``gid`` has finished (or failed)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -289,7 +290,7 @@ def test_concurrent_posts_lose_nothing(api, clips):
         codes = list(pool.map(lambda b: api.post(P, json=b, headers=AUTH).status_code, bodies))
     assert codes == [201] * 50
     for body in bodies:
-        wait_analysed(api, body["generationId"], timeout=180)
+        wait_analysed(api, body["generationId"], timeout=600)
     lines = api.get(f"{P}/export/jsonl", params={"provider": provider}, headers=AUTH).text.splitlines()
     assert sorted(json.loads(x)["metadata"]["generationId"] for x in lines) == sorted(b["generationId"] for b in bodies)
 
