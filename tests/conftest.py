@@ -23,6 +23,8 @@ def tiny_params(**overrides) -> dict:
     params["evaluate"].update(baseline_trees=10)
     params["bootstrap"].update(iterations=50)
     params["export"].update(latency_runs=2)
+    if "gen" in params:  # generation metadata: a dozen short clips
+        params["gen"]["synth"].update(n_generations=12, seconds=2.0)
     for dotted, value in overrides.items():
         node = params
         *parents, leaf = dotted.split(".")

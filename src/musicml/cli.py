@@ -1,4 +1,4 @@
-"""The ``musicml`` command: use a trained model and manage data sources.
+"""The ``musicml`` command: use a trained model, manage data sources, serve generation metadata.
 
 Pipeline stages are separate scripts (``stages/``, run by ``dvc repro``);
 this command holds what a person runs by hand.
@@ -12,13 +12,20 @@ import typer
 
 from musicml.console import new_app, run
 
-app = new_app("musicml: drum-hit classification and the data it trains on. Run `musicml COMMAND --help`.")
+app = new_app("musicml: drum-hit classification, the data it trains on, and generation metadata. "
+              "Run `musicml COMMAND --help`.")
 kits_app = new_app("Real drum kits (Hydrogen format) as a data source.")
 app.add_typer(kits_app, name="kits")
 manifest_app = new_app("Your own labelled hits (events JSONL + audio) as a data source.")
 app.add_typer(manifest_app, name="manifest")
 soundfonts_app = new_app("General-MIDI SoundFonts (.sf2/.sf3) as a source of recorded drum kits.")
 app.add_typer(soundfonts_app, name="soundfonts")
+
+gen_app = new_app("Generation metadata database: snapshots for the gen_ stages, training use, retention.")
+app.add_typer(gen_app, name="gen")
+
+DB_HELP = "Database URL: sqlite:///file.db or postgresql+psycopg://user:pw@host/db (env MUSICML_DB_URL)."
+DEFAULT_DB = "sqlite:///genmeta.db"
 
 
 @app.command()
@@ -105,6 +112,106 @@ def soundfonts_add(
         typer.echo(line)
     if not changes:
         typer.echo("soundfonts: already up to date; params.yaml unchanged")
+
+def _gen_params(params: Path) -> dict:
+    """The `gen` section of params.yaml, or {} when the file is absent (serve runs anywhere)."""
+    from musicml.config import load_yaml
+
+    return load_yaml(params).get("gen", {}) if params.exists() else {}
+
+
+def _store(db: str, *, migrate_schema: bool = True):
+    from musicml.genmeta.db import Store
+
+    return Store(db, migrate_schema=migrate_schema)
+
+
+@app.command()
+def serve(
+    db: str = typer.Option(DEFAULT_DB, envvar="MUSICML_DB_URL", help=DB_HELP),
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8002, help="TCP port."),
+    params: Path = typer.Option("params.yaml", help="Reads `gen.serve`, `gen.quality`, `gen.analyze` when present."),
+    audio_dir: Path = typer.Option("genmeta_audio", help="Where audio fetched from http(s) URLs is kept."),
+    token: str = typer.Option(None, envvar="MUSICML_API_TOKEN", show_default=False,
+                              help="When set, POST/PUT and exports need `Authorization: Bearer TOKEN`."),
+) -> None:
+    """Serve the training-metadata API under /api/training-metadata (creates or migrates the schema first).
+
+    Routes: POST / (record; audio analysed in the background), GET /{generationId},
+    PUT /{generationId}/feedback, GET /export/jsonl and /export/csv (provider, genre,
+    minQualityScore, withFeedback, since), GET /statistics/overview, GET /similar/{generationId};
+    and GET /health.
+    """
+    import uvicorn
+
+    from musicml.genmeta.analysis import AnalysisSettings
+    from musicml.genmeta.api import ServiceSettings, create_app
+    from musicml.genmeta.quality import QualityWeights
+
+    cfg = _gen_params(params)
+    serve_cfg = cfg.get("serve", {})
+    analysis = {k: v for k, v in cfg.get("analyze", {}).items() if k != "tempo_tolerance"}
+    settings = ServiceSettings(
+        token=token or None,
+        export_rate_limit_per_minute=int(serve_cfg.get("export_rate_limit_per_minute", 30)),
+        max_audio_bytes=int(float(serve_cfg.get("max_audio_mb", 50)) * 1024 * 1024),
+        fetch_timeout_s=float(serve_cfg.get("fetch_timeout_s", 20)),
+        audio_dir=str(audio_dir), weights=QualityWeights.from_params(cfg.get("quality", {})),
+        analysis=AnalysisSettings(**analysis))
+    from musicml.genmeta.db import masked
+
+    store = _store(db)
+    typer.echo(f"serve: schema ready on {masked(db)}; http://{host}:{port}/api/training-metadata")
+    uvicorn.run(create_app(store, settings), host=host, port=port, log_level="warning")
+
+
+@gen_app.command("snapshot")
+def gen_snapshot(
+    db: str = typer.Option(DEFAULT_DB, envvar="MUSICML_DB_URL", help=DB_HELP),
+    out: Path = typer.Option(..., help="Snapshot folder to write, e.g. data/raw/genmeta/2026-11-25."),
+    params: Path = typer.Option("params.yaml", help="Reads `gen.serve` (download limits) when present."),
+    track: bool = typer.Option(True, help="Track the folder with `dvc add`."),
+) -> None:
+    """Dump the database (records JSONL, feedback log, audio) into a folder the gen_ stages read.
+
+    Point the stages at it with `dvc exp run -S gen.snapshot=<folder>` (or edit params.yaml).
+    """
+    from musicml.genmeta.maintenance import snapshot
+
+    serve_cfg = _gen_params(params).get("serve", {})
+    counts = snapshot(_store(db), out, max_bytes=int(float(serve_cfg.get("max_audio_mb", 50)) * 1024 * 1024),
+                      timeout_s=float(serve_cfg.get("fetch_timeout_s", 20)), track=track)
+    typer.echo(f"snapshot: {counts['records']} records, {counts['audio']} audio files "
+               f"({counts['missing_audio']} missing), {counts['feedback']} feedback events -> {out}")
+
+
+@gen_app.command("mark-used")
+def gen_mark_used(
+    epoch: int = typer.Option(..., min=0, help="Training epoch (or run number) to record."),
+    ids: Path = typer.Option(..., help="exported_ids.json, a JSONL with generationId (e.g. train.jsonl), or one id a line."),
+    db: str = typer.Option(DEFAULT_DB, envvar="MUSICML_DB_URL", help=DB_HELP),
+) -> None:
+    """Set usedForTraining and trainingEpoch on the listed records."""
+    from musicml.genmeta.maintenance import read_ids
+
+    updated, unknown = _store(db).mark_used(read_ids(ids), epoch=epoch)
+    typer.echo(f"mark-used: {updated} records marked with epoch {epoch}"
+               + (f"; {len(unknown)} unknown ids (first: {unknown[0]})" if unknown else ""))
+
+
+@gen_app.command("prune")
+def gen_prune(
+    older_than: float = typer.Option(None, "--older-than", min=0, help="Delete records created more than DAYS ago."),
+    user: str = typer.Option(None, "--user", help="Delete every record of this userId (erasure request)."),
+    db: str = typer.Option(DEFAULT_DB, envvar="MUSICML_DB_URL", help=DB_HELP),
+    audio_dir: Path = typer.Option("genmeta_audio", help="The service's audio folder: copies of deleted records go too."),
+) -> None:
+    """Apply retention (--older-than) and/or erase one user's records (--user); both together must both match."""
+    from musicml.genmeta.maintenance import prune
+
+    result = prune(_store(db), older_than_days=older_than, user_id=user, audio_dir=audio_dir)
+    typer.echo(f"prune: {result['records']} records and {result['audio_files']} audio files deleted")
 
 
 def main() -> None:
