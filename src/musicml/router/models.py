@@ -95,6 +95,11 @@ def train_head(x: np.ndarray, y: np.ndarray, *, config: HeadConfig, seed: int, w
 
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
+    # Features are standardised for training; the affine map is folded into the
+    # first layer afterwards, so the saved head takes raw features.
+    mean, scale = x.mean(0), x.std(0) + 1e-6
+    x = (x - mean) / scale
+    x_val = None if x_val is None else (x_val - mean) / scale
     head = build_head(x.shape[1], config)
     optimiser = torch.optim.AdamW(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     xt = torch.from_numpy(np.asarray(x, dtype=np.float32))
@@ -119,7 +124,7 @@ def train_head(x: np.ndarray, y: np.ndarray, *, config: HeadConfig, seed: int, w
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
         record = {"epoch": epoch + 1, "loss": total / len(xt)}
         if x_val is not None:
             acc = exact_match(y_val, head_proba(head, x_val) >= 0.5)
@@ -129,8 +134,19 @@ def train_head(x: np.ndarray, y: np.ndarray, *, config: HeadConfig, seed: int, w
         history.append(record)
     if best_state is not None:
         head.load_state_dict(best_state)
+    fold_standardisation(head[0], mean, scale)
     head.eval()
     return head, history
+
+
+def fold_standardisation(linear, mean: np.ndarray, scale: np.ndarray) -> None:
+    """Make ``linear`` act on raw ``x`` as it did on ``(x - mean) / scale``."""
+    import torch
+
+    with torch.no_grad():
+        weight = linear.weight / torch.from_numpy(np.asarray(scale, dtype=np.float32))[None, :]
+        linear.bias -= weight @ torch.from_numpy(np.asarray(mean, dtype=np.float32))
+        linear.weight.copy_(weight)
 
 
 def exact_match(y: np.ndarray, pred: np.ndarray) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 import pickle
 from typing import Any
 
@@ -22,8 +23,13 @@ def labels_of(df: pd.DataFrame) -> np.ndarray:
 
 
 def train_models(df: pd.DataFrame, embeddings: np.ndarray, *, baseline_c: float, head: HeadConfig,
-                 seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
+                 seed: int, refit_on_val: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
     """Fit the baseline and the embedding head on ``split == train``; thresholds on ``val``.
+
+    With ``refit_on_val`` both models are then fitted again on train + val with
+    what validation chose (the head's best epoch count, both models'
+    thresholds): more template families for the shipped model, while test
+    stays held out. The validation figures reported are those before the refit.
 
     Returns
     -------
@@ -60,6 +66,14 @@ def train_models(df: pd.DataFrame, embeddings: np.ndarray, *, baseline_c: float,
                       "final_train_loss": round(history[-1]["loss"], 5),
                       "val": score(y[val], decide(head_val, head_thresholds)[0], categories)},
     }
+    if refit_on_val:
+        both = train | val
+        baseline = fit_baseline([t for t, keep in zip(texts, both) if keep], y[both].astype(int), c=baseline_c,
+                                seed=seed, sample_weight=weights[both])
+        epochs = report["embedding"]["best_epoch"]
+        model, _ = train_head(embeddings[both], y[both], config=replace(head, epochs=epochs), seed=seed,
+                              weights=weights[both])
+        report["refit_on_val"] = {"rows": int(both.sum()), "head_epochs": epochs}
     models = {"baseline": (baseline, baseline_thresholds), "embedding": (model, head_thresholds)}
     return models, report
 
@@ -79,16 +93,18 @@ def load_baseline(path: str | os.PathLike):
         raise InputError(path, f"not a saved router baseline: {exc}") from exc
 
 
-def save_head(model, thresholds: list[float], config: HeadConfig, path: str | os.PathLike) -> None:
+def save_head(model, thresholds: list[float], config: HeadConfig, path: str | os.PathLike, *,
+              layers: list[int]) -> None:
+    """Save the head with its thresholds and the encoder layers its features come from."""
     import torch
 
     with atomic_path(path) as tmp:
         torch.save({"state_dict": model.state_dict(), "thresholds": thresholds, "config": config_dict(config),
-                    "dim": int(model[0].in_features), "labels": list(LABELS)}, tmp)
+                    "dim": int(model[0].in_features), "labels": list(LABELS), "layers": list(layers)}, tmp)
 
 
 def load_head(path: str | os.PathLike):
-    """``(head, thresholds)`` of :func:`save_head`, in eval mode."""
+    """``(head, thresholds, layers)`` of :func:`save_head`, the head in eval mode."""
     import torch
 
     try:
@@ -97,4 +113,4 @@ def load_head(path: str | os.PathLike):
         model.load_state_dict(saved["state_dict"])
     except (OSError, RuntimeError, KeyError) as exc:
         raise InputError(path, f"not a saved router head: {exc}") from exc
-    return model.eval(), saved["thresholds"]
+    return model.eval(), saved["thresholds"], saved["layers"]
