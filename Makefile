@@ -47,6 +47,7 @@ bench: setup
 	$(BIN)/python benchmarks/repro_time.py
 	$(BIN)/python benchmarks/features.py
 	$(BIN)/python benchmarks/onnx_latency.py
+	$(BIN)/python benchmarks/router_latency.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -23,6 +23,12 @@ def tiny_params(**overrides) -> dict:
     params["evaluate"].update(baseline_trees=10)
     params["bootstrap"].update(iterations=50)
     params["export"].update(latency_runs=2)
+    router = params["router"]
+    router["size"] = 240
+    router["augment"]["per_category"] = 8
+    router["validate"].update(min_examples=100, max_share_deviation=0.2)
+    router["train"]["head"].update(epochs=4, hidden=16)
+    router["export"]["parity_examples"] = 8
     for dotted, value in overrides.items():
         node = params
         *parents, leaf = dotted.split(".")

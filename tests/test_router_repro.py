@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT
+from conftest import ROOT, tiny_params
 
 pytestmark = pytest.mark.slow
 
@@ -34,14 +34,7 @@ def _copy_repo(dest: Path) -> None:
 def repo(tmp_path_factory):
     dest = tmp_path_factory.mktemp("router_repo")
     _copy_repo(dest)
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    router = params["router"]
-    router["size"] = 240
-    router["augment"]["per_category"] = 8
-    router["validate"].update(min_examples=100, max_share_deviation=0.2)
-    router["train"]["head"].update(epochs=4, hidden=16)
-    router["export"]["parity_examples"] = 8
-    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (dest / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
     # Real logged requests, labelled and not, join the generated ones.
     (dest / "data/raw/router/requests/log.csv").write_text(
         "question,needsDAW,needsArranger\nturn the hats down a bit,true,false\nwrite a sad riff,false,true\n"
