@@ -288,6 +288,8 @@ def test_spot_check_is_stratified(library):
     assert len(sample) == 100 and set(sample["category"]) == set(CATEGORIES)
     assert 35 <= (sample["category"] == "daw").sum() <= 45
     assert spot_check_sample(df, count=10, share=0.2, seed=0).shape[0] == 200
+    odd = df.iloc[:237]  # shares whose rounding alone would miss the count
+    assert len(spot_check_sample(odd, count=100, share=0.05, seed=0)) >= 100
     assert "reviewer_agrees" in sample.columns
 
 

@@ -93,7 +93,9 @@ def spot_check_sample(df: pd.DataFrame, *, count: int, share: float, seed: int) 
     every category at least once; flagged rows first within a category."""
     n = min(len(df), max(count, math.ceil(share * len(df))))
     sizes = df["category"].value_counts()
-    quota = {c: max(1, round(n * sizes.get(c, 0) / len(df))) for c in CATEGORIES if sizes.get(c, 0)}
+    # Largest remainders keep the total at n exactly; a present category gets at least one row.
+    quota = {c: max(1, k) for c, k in category_counts(n, {c: int(sizes.get(c, 0)) for c in CATEGORIES}).items()
+             if sizes.get(c, 0)}
     rng = random.Random(seed)
     parts = []
     for category, k in quota.items():
