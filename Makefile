@@ -68,5 +68,7 @@ bench: setup
 	$(BIN)/python benchmarks/onnx_latency.py
 	$(BIN)/python benchmarks/genmeta.py
 
+	$(BIN)/python benchmarks/router_latency.py
+
 clean-venv:
 	rm -rf $(VENV)

@@ -11,8 +11,10 @@ from pathlib import Path
 import typer
 
 from musicml.console import new_app, run
+from musicml.errors import InputError
 
-app = new_app("musicml: drum-hit classification, the data it trains on, and generation metadata. "
+app = new_app("musicml: drum-hit classification, the intent router, generation metadata, and the data they "
+              "train on. "
               "Run `musicml COMMAND --help`.")
 kits_app = new_app("Real drum kits (Hydrogen format) as a data source.")
 app.add_typer(kits_app, name="kits")
@@ -113,6 +115,7 @@ def soundfonts_add(
     if not changes:
         typer.echo("soundfonts: already up to date; params.yaml unchanged")
 
+
 def _gen_params(params: Path) -> dict:
     """The `gen` section of params.yaml, or {} when the file is absent (serve runs anywhere)."""
     from musicml.config import load_yaml
@@ -212,6 +215,49 @@ def gen_prune(
 
     result = prune(_store(db), older_than_days=older_than, user_id=user, audio_dir=audio_dir)
     typer.echo(f"prune: {result['records']} records and {result['audio_files']} audio files deleted")
+
+
+@app.command()
+def route(
+    text: str = typer.Argument(None, help="One request, e.g. \"add a ii-V-I to the piano track at bar 9\"."),
+    file: Path = typer.Option(None, "--file", help="Text file, one request per line (instead of TEXT)."),
+    out: Path = typer.Option(None, "--out", help="JSONL to write with --file (default: stdout)."),
+    model: Path = typer.Option("models/router/serving", help="Exported router folder (router_export)."),
+    batch_size: int = typer.Option(64, help="Requests per onnxruntime call."),
+) -> None:
+    """Which agents a request needs: prints {"needsDAW", "needsArranger", "confidence"}.
+
+    With --file every line is one request and every output line one JSON object
+    (text, needsDAW, needsArranger, confidence), in input order. Runs on
+    onnxruntime and tokenizers only (no torch).
+    """
+    import json
+
+    from musicml.router.requests_io import read_request_lines
+    from musicml.router.serving import OnnxRouter
+
+    if (text is None) == (file is None):
+        raise InputError("route", "give either TEXT or --file, not both and not neither")
+    if out is not None and file is None:
+        raise InputError("route", "--out needs --file")
+    if file is not None:
+        texts = read_request_lines(file)
+    else:
+        if not text.strip():
+            raise InputError("TEXT", "empty request; expected some text")
+        texts = [text.strip()]
+    results = OnnxRouter.load(model).route(texts, batch_size=batch_size)
+    if file is None:
+        typer.echo(json.dumps(results[0]))
+        return
+    lines = "".join(json.dumps({"text": t, **r}) + "\n" for t, r in zip(texts, results))
+    if out is None:
+        typer.echo(lines, nl=False)
+    else:
+        from musicml.atomic import write_text
+
+        write_text(out, lines)
+        typer.echo(f"route: {len(texts)} requests -> {out}", err=True)
 
 
 def main() -> None:

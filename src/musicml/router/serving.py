@@ -1,0 +1,74 @@
+"""The served router: ONNX encoder + ONNX head, ``tokenizers`` and ``onnxruntime`` only (no torch)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from musicml.errors import InputError
+from musicml.router.models import decide
+
+CONFIG_FILE = "router.json"
+
+
+class OnnxRouter:
+    """Routes requests to the DAW and/or Arranger agent.
+
+    Use :meth:`load` on the folder that ``router_export`` writes.
+    """
+
+    def __init__(self, encoder, head_session, labels: list[str], thresholds: list[float]):
+        self.encoder = encoder
+        self.head = head_session
+        self.labels = labels
+        self.thresholds = np.asarray(thresholds, dtype=np.float64)
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike, *, threads: int = 0) -> "OnnxRouter":
+        import onnxruntime as ort
+
+        from musicml.router.encoder import OnnxEncoder
+
+        folder = Path(folder)
+        config_path = folder / CONFIG_FILE
+        if not config_path.exists():
+            raise InputError(folder, f"not an exported router (no {CONFIG_FILE}); run `dvc repro router_export`")
+        try:
+            config = json.loads(config_path.read_text())
+            files = config["files"]
+            labels, thresholds = config["labels"], config["thresholds"]
+        except (ValueError, KeyError) as exc:
+            raise InputError(config_path, f"not a router config: {exc}") from exc
+        encoder = OnnxEncoder(folder / files["encoder"], folder / files["tokenizer"], threads=threads)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        head = ort.InferenceSession(str(folder / files["head"]), options, providers=["CPUExecutionProvider"])
+        return cls(encoder, head, labels, thresholds)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        return self.encoder(texts)
+
+    def probabilities_of(self, embeddings: np.ndarray) -> np.ndarray:
+        return self.head.run(["probabilities"], {"embedding": np.asarray(embeddings, dtype=np.float32)})[0]
+
+    def probabilities(self, texts: list[str]) -> np.ndarray:
+        """Per-label probabilities, shape ``(len(texts), 2)``."""
+        return self.probabilities_of(self.embed(texts))
+
+    def route(self, texts: list[str], *, batch_size: int = 64) -> list[dict[str, Any]]:
+        """``{"needsDAW", "needsArranger", "confidence"}`` per text, in order.
+
+        The confidence is the probability of the decided label pair (see
+        :func:`musicml.router.models.decide`).
+        """
+        out = []
+        for start in range(0, len(texts), batch_size):
+            pred, confidence = decide(self.probabilities(texts[start:start + batch_size]), list(self.thresholds))
+            for row, conf in zip(pred, confidence):
+                decision = {label: bool(value) for label, value in zip(self.labels, row)}
+                out.append({**decision, "confidence": round(float(conf), 4)})
+        return out

@@ -1,0 +1,71 @@
+"""Stage router_evaluate: both models on the template-held-out test set and on the natural set."""
+
+from pathlib import Path
+
+import numpy as np
+import typer
+
+from musicml.atomic import write_json
+from musicml.config import load_yaml, section
+from musicml.console import stage
+from musicml.errors import GateError
+from musicml.manifest import write_jsonl
+from musicml.router.examples import LABELS, read_examples
+from musicml.router.models import decide, head_proba
+from musicml.router.natural import read_natural
+from musicml.router.scoring import gates, score
+from musicml.router.training import labels_of, load_baseline, load_head
+
+
+def main(
+    params: Path = typer.Option("params.yaml", help="Params file; reads `router.evaluate`."),
+    data: Path = typer.Option("data/interim/router/dataset.jsonl", help="Split examples (test rows are scored)."),
+    natural: Path = typer.Option("data/raw/router/natural.jsonl", help="Hand-written natural requests."),
+    embeddings: Path = typer.Option("data/processed/router/embeddings.npz", help="Cached sentence embeddings."),
+    baseline_path: Path = typer.Option("models/router/baseline.pkl", "--baseline", help="Trained baseline."),
+    head_path: Path = typer.Option("models/router/head.pt", "--head", help="Trained embedding head."),
+    metrics: Path = typer.Option("metrics/router_eval.json", help="Figures of both models on both sets, gates."),
+    predictions: Path = typer.Option("data/processed/router/natural_predictions.jsonl",
+                                     help="Natural-set predictions of both models (for reading errors)."),
+) -> None:
+    """Exact match, per-label P/R/F1, confusion per category; the seed's gates on the embedding model's test figures.
+
+    With `router.evaluate.strict` a failing gate fails the stage (after the report is written).
+    """
+    cfg = section(load_yaml(params), "router.evaluate")
+    df = read_examples(data)
+    test = (df["split"] == "test").to_numpy()
+    nat = read_natural(natural)
+    with np.load(embeddings) as arrays:
+        vectors = {"test": arrays["dataset"][test], "natural": arrays["natural"]}
+    sets = {"test": df[test].reset_index(drop=True), "natural": nat}
+    baseline, baseline_thresholds = load_baseline(baseline_path)
+    head, head_thresholds, _ = load_head(head_path)
+    report: dict = {}
+    rows = nat[["question", *LABELS]].copy()
+    for name, frame in sets.items():
+        y = labels_of(frame)
+        outputs = {"baseline": decide(baseline.predict_proba(frame["question"].tolist()), baseline_thresholds),
+                   "embedding": decide(head_proba(head, vectors[name]), head_thresholds)}
+        for model, (pred, confidence) in outputs.items():
+            report.setdefault(model, {})[name] = score(y, pred, frame["category"].tolist())
+            if name == "natural":
+                rows[f"{model}_needsDAW"], rows[f"{model}_needsArranger"] = pred[:, 0], pred[:, 1]
+                rows[f"{model}_confidence"] = np.round(confidence, 4)
+    floors = {k: float(cfg[k]) for k in ("min_accuracy", "min_precision", "min_recall", "min_f1")}
+    report["gating_results"] = gates(report["embedding"]["test"], **floors)
+    report["passed"] = all(g["passed"] for g in report["gating_results"])
+    report["natural_embedding_beats_baseline"] = (report["embedding"]["natural"]["exact_match"]
+                                                  > report["baseline"]["natural"]["exact_match"])
+    write_json(metrics, report)
+    write_jsonl(rows, predictions)
+    for model in ("baseline", "embedding"):
+        print(f"router_evaluate: {model}: test exact match {report[model]['test']['exact_match']:.3f}, "
+              f"natural {report[model]['natural']['exact_match']:.3f}")
+    failed = [g["message"] for g in report["gating_results"] if not g["passed"]]
+    if failed and cfg["strict"]:
+        raise GateError("router gate failed: " + "; ".join(failed))
+
+
+if __name__ == "__main__":
+    stage(main)

@@ -1,0 +1,89 @@
+"""Router models: thresholds, decisions, scoring, gates, the embedding head, the baseline, ONNX head export."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from musicml.router.models import (HeadConfig, decide, exact_match, fit_baseline, fold_standardisation, head_proba,
+                                   train_head, tune_thresholds)
+from musicml.router.scoring import gates, score
+
+
+def test_tune_thresholds_finds_the_separating_value():
+    y = np.array([[1, 0], [1, 0], [0, 1], [0, 1], [0, 0]], dtype=bool)
+    proba = np.array([[0.3, 0.1], [0.35, 0.2], [0.2, 0.9], [0.1, 0.8], [0.05, 0.7]])
+    low, high = tune_thresholds(y, proba)
+    assert 0.2 < low <= 0.3 and 0.7 < high <= 0.8
+
+
+def test_decide_confidence_is_the_probability_of_the_decided_pair():
+    pred, confidence = decide(np.array([[0.9, 0.2], [0.6, 0.6]]), [0.5, 0.5])
+    assert pred.tolist() == [[True, False], [True, True]]
+    assert confidence == pytest.approx([0.9 * 0.8, 0.36])
+
+
+def test_score_and_gates():
+    y = np.array([[1, 0], [0, 1], [1, 1], [0, 0]], dtype=bool)
+    pred = np.array([[1, 0], [0, 1], [1, 0], [0, 0]], dtype=bool)
+    figures = score(y, pred, ["daw", "arranger", "both", "edge"])
+    assert figures["exact_match"] == 0.75
+    assert figures["needsArranger"]["recall"] == 0.5 and figures["needsArranger"]["precision"] == 1.0
+    assert figures["needsDAW"]["f1"] == 1.0
+    assert figures["confusion"]["both"] == {"none": 0, "daw": 1, "arranger": 0, "both": 0}
+    assert figures["by_category"] == {"daw": 1.0, "arranger": 1.0, "both": 0.0, "edge": 1.0}
+    results = {g["gate"]: g["passed"] for g in gates(figures, min_accuracy=0.7, min_precision=0.9, min_recall=0.9,
+                                                    min_f1=0.9)}
+    assert results["accuracy"] and results["needsDAW_recall"] and not results["needsArranger_recall"]
+
+
+def _toy(n: int, seed: int):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 16)).astype(np.float32) * 3 + 5  # far from standardised on purpose
+    y = np.stack([x[:, 0] > 5, x[:, 1] + x[:, 2] > 10], axis=1)
+    return x, y
+
+
+def test_head_learns_and_folds_standardisation():
+    x, y = _toy(600, 0)
+    xv, yv = _toy(200, 1)
+    config = HeadConfig(hidden=32, dropout=0.0, epochs=30, lr=0.01, batch_size=32)
+    head, history = train_head(x, y, config=config, seed=0, x_val=xv, y_val=yv)
+    assert len(history) == 30 and history[-1]["loss"] < history[0]["loss"]
+    assert exact_match(yv, head_proba(head, xv) >= 0.5) > 0.9
+    again, _ = train_head(x, y, config=config, seed=0, x_val=xv, y_val=yv)
+    assert np.allclose(head_proba(head, xv), head_proba(again, xv))
+
+
+def test_fold_standardisation_is_exact():
+    import torch
+
+    linear = torch.nn.Linear(3, 2)
+    x = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    mean, scale = np.array([1.0, -2.0, 0.5]), np.array([2.0, 0.5, 3.0])
+    with torch.no_grad():
+        expected = linear(torch.from_numpy(((x - mean) / scale).astype(np.float32))).numpy()
+        fold_standardisation(linear, mean, scale)
+        assert np.allclose(linear(torch.from_numpy(x)).numpy(), expected, atol=1e-5)
+
+
+def test_baseline_learns_words():
+    texts = [f"mute track {i}" for i in range(20)] + [f"write a melody in key {i}" for i in range(20)]
+    y = np.array([[1, 0]] * 20 + [[0, 1]] * 20)
+    model = fit_baseline(texts, y, c=10.0, seed=0)
+    proba = model.predict_proba(["mute track 99", "write a melody in key 42"])
+    assert proba[0, 0] > 0.5 > proba[0, 1] and proba[1, 1] > 0.5 > proba[1, 0]
+
+
+def test_head_onnx_export_matches_torch(tmp_path):
+    import onnxruntime as ort
+
+    from musicml.router.export import export_head
+    from musicml.router.models import build_head
+
+    head = build_head(24, HeadConfig(hidden=8)).eval()
+    export_head(head, tmp_path / "head.onnx")
+    session = ort.InferenceSession(str(tmp_path / "head.onnx"), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).normal(size=(7, 24)).astype(np.float32)
+    got = session.run(["probabilities"], {"embedding": x})[0]
+    assert got.shape == (7, 2) and np.allclose(got, head_proba(head, x), atol=1e-6)
