@@ -23,6 +23,11 @@ def tiny_params(**overrides) -> dict:
     params["evaluate"].update(baseline_trees=10)
     params["bootstrap"].update(iterations=50)
     params["export"].update(latency_runs=2)
+    if "midi" in params:
+        params["midi"]["synth"].update(per_category=4)
+        params["midi"]["augment"].update(multiplier=1)
+        params["midi"]["validate"].update(strict=False)  # 4 samples per category cannot cover 12 keys
+        params["midi"]["eval"].update(trees=10, bootstrap_iterations=50)
     for dotted, value in overrides.items():
         node = params
         *parents, leaf = dotted.split(".")
