@@ -54,3 +54,28 @@ def test_midi_repro_then_nothing_to_do_then_same_hashes(repo):
     after = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
     for stage in ("midi_synth", "midi_annotate", "midi_split", "midi_augment", "midi_features"):
         assert after[stage]["outs"] == lock[stage]["outs"], stage
+
+
+def test_import_command_then_repro_reports_real_data_separately(repo):
+    from test_midi_import import make_collection
+    import os
+    import subprocess
+    import sys
+
+    make_collection(repo.parent / "incoming")
+    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run([sys.executable, "-m", "musicml.cli", "midi", "import", str(repo.parent / "incoming"),
+                           "--source", "real", "--dataset", "emotion", "--test"], cwd=repo, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert (repo / "data/raw/midi/real.dvc").exists()  # tracked by DVC, not git
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    # The strict default gate would stop at 4 of 9 files skipped: this collection is dirty on purpose.
+    params["midi"]["import"]["max_skipped_share"] = 0.5
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run = _dvc("repro", "midi_eval", "midi_validate", cwd=repo)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    report = json.loads((repo / "metrics/midi_import.json").read_text())
+    assert report["imported"] == 4 and report["duplicates"] == 1 and report["skipped"] == 4
+    evaluation = json.loads((repo / "metrics/midi_eval.json").read_text())
+    assert evaluation["emotion"]["real"]["emotion"]["n_test"] == 3
