@@ -32,6 +32,12 @@ def tiny_params(**overrides) -> dict:
     router["validate"].update(min_examples=100, max_share_deviation=0.2)
     router["train"]["head"].update(epochs=4, hidden=16)
     router["export"]["parity_examples"] = 8
+
+    if "midi" in params:
+        params["midi"]["synth"].update(per_category=4)
+        params["midi"]["augment"].update(multiplier=1)
+        params["midi"]["validate"].update(strict=False)  # 4 samples per category cannot cover 12 keys
+        params["midi"]["eval"].update(trees=10, bootstrap_iterations=50)
     for dotted, value in overrides.items():
         node = params
         *parents, leaf = dotted.split(".")

@@ -13,9 +13,8 @@ import typer
 from musicml.console import new_app, run
 from musicml.errors import InputError
 
-app = new_app("musicml: drum-hit classification, the intent router, generation metadata, and the data they "
-              "train on. "
-              "Run `musicml COMMAND --help`.")
+app = new_app("musicml: drum-hit classification, the intent router, MIDI datasets, generation metadata, "
+              "and the data they train on. Run `musicml COMMAND --help`.")
 kits_app = new_app("Real drum kits (Hydrogen format) as a data source.")
 app.add_typer(kits_app, name="kits")
 manifest_app = new_app("Your own labelled hits (events JSONL + audio) as a data source.")
@@ -28,6 +27,9 @@ app.add_typer(gen_app, name="gen")
 
 DB_HELP = "Database URL: sqlite:///file.db or postgresql+psycopg://user:pw@host/db (env MUSICML_DB_URL)."
 DEFAULT_DB = "sqlite:///genmeta.db"
+
+midi_app = new_app("MIDI datasets (emotion, melody, harmony, dynamics, groove): import, label, count.")
+app.add_typer(midi_app, name="midi")
 
 
 @app.command()
@@ -258,6 +260,109 @@ def route(
 
         write_text(out, lines)
         typer.echo(f"route: {len(texts)} requests -> {out}", err=True)
+
+
+@midi_app.command("import")
+def midi_import(
+    source_dir: Path = typer.Argument(..., help="Folder of MIDI files; sub-folder names (happy/, swing/ ...) become "
+                                                "labels through `midi.import.folder_labels`."),
+    source: str = typer.Option(..., "--source", help="Source name: the folder under data/raw/midi."),
+    dataset: str = typer.Option("emotion", help="Dataset the files feed: emotion, melody, harmony, dynamics, groove."),
+    test: bool = typer.Option(False, help="Hold this source out as its own test set (reported separately)."),
+    params: Path = typer.Option("params.yaml", help="Params file to enable the source in (comments kept)."),
+    root: Path = typer.Option("data/raw/midi", help="Where sources are copied (DVC-tracked)."),
+    track: bool = typer.Option(True, help="Track the copy with `dvc add`."),
+) -> None:
+    """Copy a MIDI folder to data/raw/midi/NAME, `dvc add` it and enable it. Idempotent.
+
+    Then `dvc repro midi_eval` scans it: duplicates (by content hash) are kept
+    once, unreadable files are skipped and listed in metrics/midi_import.json.
+    """
+    from musicml.midi.importer import add_midi_source
+
+    changes = add_midi_source(source_dir, name=source, dataset=dataset, root=root, params_path=params, test=test,
+                              track=track)
+    for line in changes:
+        typer.echo(line)
+    if not changes:
+        typer.echo(f"midi import: {source} already up to date; params.yaml unchanged")
+
+
+@midi_app.command("stats")
+def midi_stats(
+    dataset: str = typer.Option(..., help="emotion, melody, harmony, dynamics or groove."),
+    params: Path = typer.Option("params.yaml", help="Params file (dataset declarations, tempo bins)."),
+    datasets: Path = typer.Option("data/midi/datasets", help="Folder of dataset manifests (midi_annotate)."),
+    splits: Path = typer.Option("data/midi/splits", help="Folder of split files (midi_split)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+) -> None:
+    """Counts per label, key, mode, tempo bin, source and split."""
+    import json
+
+    from musicml.config import load_yaml, section
+    from musicml.midi.datasets import load_manifest, manifest_frame, read_splits, stats_tables
+    from musicml.midi.settings import load_settings
+
+    midi = section(load_yaml(params), "midi")
+    spec = _midi_spec(load_settings(midi), dataset)
+    frame = manifest_frame(load_manifest(datasets / dataset / "manifest.json"))
+    if (splits / dataset).is_dir():
+        frame["split"] = frame["sample_id"].map(read_splits(splits / dataset))
+    tables = stats_tables(frame, category=spec.category, tempo_edges=midi["validate"]["tempo_bins"])
+    if as_json:
+        typer.echo(json.dumps({"dataset": dataset, "samples": len(frame), **tables}, indent=2, sort_keys=True))
+        return
+    typer.echo(f"{dataset}: {len(frame)} samples")
+    for name, counts in tables.items():
+        typer.echo(f"{name}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+def _midi_spec(settings, dataset: str):
+    from musicml.errors import ConfigError
+
+    if dataset not in settings.specs:
+        raise ConfigError(f"unknown dataset '{dataset}': expected one of {list(settings.specs)}")
+    return settings.specs[dataset]
+
+
+@midi_app.command("annotate")
+def midi_annotate(
+    dataset: str = typer.Option(..., help="Dataset whose unverified samples to label."),
+    params: Path = typer.Option("params.yaml", help="Params file (label values, labels file)."),
+    datasets: Path = typer.Option("data/midi/datasets", help="Folder of dataset manifests (midi_annotate)."),
+    limit: int = typer.Option(20, help="Ask about at most this many samples."),
+) -> None:
+    """Ask for the label of unverified samples (imported first) and record it as verified.
+
+    Answer with the label (e.g. `happy`), optionally followed by valence and
+    arousal for emotion (`happy 0.8 0.6`); an empty line skips the sample, `q`
+    stops. Answers go to the tracked labels file (`midi.annotate.labels_file`)
+    and win over automatic labels at the next `dvc repro`.
+    """
+    from musicml.config import load_yaml, section
+    from musicml.midi.annotate import prompt_labels, read_manual_labels
+    from musicml.midi.datasets import load_manifest
+    from musicml.midi.settings import load_settings
+
+    midi = section(load_yaml(params), "midi")
+    settings = load_settings(midi)
+    spec = _midi_spec(settings, dataset)
+    labels_file = Path(midi["annotate"]["labels_file"])
+    manual = read_manual_labels(labels_file, categories=settings.label_values)
+    samples = load_manifest(datasets / dataset / "manifest.json")["samples"]
+    recorded = prompt_labels(samples, dataset=dataset, category=spec.category,
+                             allowed=settings.label_values[dataset].get(spec.category, []), manual=manual,
+                             labels_file=labels_file, limit=limit, ask=_ask, say=typer.echo)
+    typer.echo(f"annotate: {recorded} label(s) recorded in {labels_file}; `dvc repro midi_annotate` applies them")
+
+
+def _ask(prompt: str) -> str | None:
+    """One answer line from stdin (None at end of input)."""
+    import sys
+
+    typer.echo(prompt, nl=False)
+    line = sys.stdin.readline()
+    return None if line == "" else line.strip()
 
 
 def main() -> None:

@@ -1,0 +1,179 @@
+"""Label-aware MIDI augmentation of training samples (the seed's MIDI augmentations).
+
+Transpose -6..+6 semitones (key and chords move with it; drum tracks do not),
+time stretch 0.9-1.1 (the tempo label is divided by the factor), velocity
+x0.8-1.2, timing jitter +-5 ms and 2 % note dropout. Each copy draws from its
+own generator seeded by ``(seed, sample id, copy)``, so one copy can be
+re-created alone. Emotion audio is re-rendered from the augmented MIDI and
+then goes through the drum pipeline's audio augmenter (noise, gain).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pretty_midi
+
+from musicml.errors import ConfigError
+from musicml.midi.theory import key_name, pitch_class, transpose_chord_name
+
+# Labels a transform leaves meaningless are recomputed, never copied:
+# transposition moves key and chords; stretching moves the tempo.
+
+
+@dataclass(frozen=True)
+class MidiAugmentConfig:
+    multiplier: int = 10
+    transpose: int = 6            # semitones, uniform integer in [-x, +x]
+    stretch_min: float = 0.9
+    stretch_max: float = 1.1
+    velocity_min: float = 0.8
+    velocity_max: float = 1.2
+    jitter_ms: float = 5.0
+    dropout: float = 0.02
+
+    def __post_init__(self) -> None:
+        if self.multiplier < 0:
+            raise ConfigError(f"midi.augment.multiplier must be >= 0, got {self.multiplier}")
+        if not 0 < self.stretch_min <= self.stretch_max:
+            raise ConfigError(f"midi.augment: need 0 < stretch_min <= stretch_max, got {self.stretch_min}, "
+                              f"{self.stretch_max}")
+        if not 0 < self.velocity_min <= self.velocity_max:
+            raise ConfigError("midi.augment: need 0 < velocity_min <= velocity_max")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"midi.augment.dropout must be in [0, 1), got {self.dropout}")
+        if not 0 <= self.transpose <= 12:
+            raise ConfigError(f"midi.augment.transpose must be 0..12 semitones, got {self.transpose}")
+
+
+def copy_rng(seed: int, sample_id: str, index: int) -> np.random.Generator:
+    digest = int(hashlib.sha256(f"{seed}|{sample_id}|{index}".encode()).hexdigest()[:16], 16)
+    return np.random.default_rng(digest)
+
+
+def draw(rng: np.random.Generator, config: MidiAugmentConfig) -> dict[str, float]:
+    return {
+        "transpose": int(rng.integers(-config.transpose, config.transpose + 1)),
+        "stretch": float(rng.uniform(config.stretch_min, config.stretch_max)),
+        "velocity": float(rng.uniform(config.velocity_min, config.velocity_max)),
+    }
+
+
+def transform(pm: pretty_midi.PrettyMIDI, *, transpose: int = 0, stretch: float = 1.0, velocity: float = 1.0,
+              jitter_ms: float = 0.0, dropout: float = 0.0, rng: np.random.Generator | None = None
+              ) -> pretty_midi.PrettyMIDI:
+    """A transformed copy of ``pm``.
+
+    ``stretch`` > 1 makes the piece longer (slower): times are multiplied by
+    it and the tempo divided. Drum tracks are never transposed; a note pushed
+    outside 0..127 by transposition moves by an octave back inside.
+    """
+    rng = rng or np.random.default_rng(0)
+    tempo = pm.get_tempo_changes()[1]
+    out = pretty_midi.PrettyMIDI(initial_tempo=float(tempo[0] if len(tempo) else 120.0) / stretch)
+    for inst in pm.instruments:
+        new = pretty_midi.Instrument(program=inst.program, is_drum=inst.is_drum, name=inst.name)
+        for note in inst.notes:
+            if dropout and rng.random() < dropout:
+                continue
+            pitch = note.pitch if inst.is_drum else note.pitch + transpose
+            while pitch > 127:
+                pitch -= 12
+            while pitch < 0:
+                pitch += 12
+            shift = rng.uniform(-jitter_ms, jitter_ms) / 1000.0 if jitter_ms else 0.0
+            start = max(note.start * stretch + shift, 0.0)
+            end = max(note.end * stretch + shift, start + 0.005)
+            vel = int(np.clip(round(note.velocity * velocity), 1, 127))
+            new.notes.append(pretty_midi.Note(velocity=vel, pitch=int(pitch), start=start, end=end))
+        if new.notes:
+            out.instruments.append(new)
+    return out
+
+
+def transpose_labels(labels: Mapping[str, Any], semitones: int, stretch: float) -> dict[str, Any]:
+    """Labels after transposing by ``semitones`` and stretching time by ``stretch``."""
+    out = copy.deepcopy(dict(labels))
+    if semitones:
+        if out.get("key"):
+            out["key"] = key_name(pitch_class(out["key"]) + semitones)
+        if out.get("chord_progression"):
+            out["chord_progression"] = [transpose_chord_name(c, semitones) for c in out["chord_progression"]]
+    if out.get("tempo_bpm"):
+        out["tempo_bpm"] = round(float(out["tempo_bpm"]) / stretch, 2)
+    return out
+
+
+def augment_sample(pm: pretty_midi.PrettyMIDI, labels: Mapping[str, Any], *, sample_id: str, index: int,
+                   seed: int, config: MidiAugmentConfig) -> tuple[pretty_midi.PrettyMIDI, dict[str, Any], dict]:
+    """Copy ``index`` of one sample: the MIDI, its labels and the parameters drawn."""
+    rng = copy_rng(seed, sample_id, index)
+    params = draw(rng, config)
+    # Uniform +-5 ms jitter leaves the median-based swing and offset measurements of groove labels intact.
+    out = transform(pm, transpose=params["transpose"], stretch=params["stretch"], velocity=params["velocity"],
+                    jitter_ms=config.jitter_ms, dropout=config.dropout, rng=rng)
+    if not any(inst.notes for inst in out.instruments):  # dropout can empty a tiny file
+        out = transform(pm, transpose=params["transpose"], stretch=params["stretch"], velocity=params["velocity"])
+    return out, transpose_labels(labels, params["transpose"], params["stretch"]), params
+
+
+def augment_dataset(dataset: str, entries: list[Mapping[str, Any]], *, out_dir: str | os.PathLike, seed: int,
+                    config: MidiAugmentConfig, audio: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """``config.multiplier`` augmented copies of each manifest entry (train split only: the caller filters).
+
+    MIDI goes to ``out_dir/<dataset>/<sample_id>.mid``; with ``audio`` (``sr``,
+    ``noise_max``, ``gain_min``, ``gain_max``, ``prob``) the copy is rendered
+    and passed through the drum pipeline's audio augmenter (noise and gain;
+    pitch and tempo already changed in the MIDI). Returns the index rows.
+    """
+    from musicml.drums.augment import AugmentConfig
+    from musicml.midi.analysis import one_blas_thread
+
+    folder = Path(out_dir) / dataset
+    folder.mkdir(parents=True, exist_ok=True)
+    audio_config = None if audio is None else AugmentConfig(
+        multiplier=1, prob=float(audio["prob"]), pitch_semitones=0.0, stretch_min=1.0, stretch_max=1.0,
+        noise_max=float(audio["noise_max"]), gain_min=float(audio["gain_min"]), gain_max=float(audio["gain_max"]))
+    rows: list[dict[str, Any]] = []
+    with one_blas_thread():
+        for entry in entries:
+            rows += _augment_entry(dataset, entry, folder=folder, seed=seed, config=config,
+                                   sr=int(audio["sr"]) if audio else 0, audio_config=audio_config)
+    return rows
+
+
+def _augment_entry(dataset: str, entry: Mapping[str, Any], *, folder: Path, seed: int, config: MidiAugmentConfig,
+                   sr: int, audio_config: Any) -> list[dict[str, Any]]:
+    """The copies of one sample (see :func:`augment_dataset`)."""
+    import soundfile as sf
+
+    from musicml.drums.augment import augment_clip
+    from musicml.midi.analysis import load_midi, midi_bytes
+    from musicml.midi.synth import render_audio
+
+    path = Path(entry["file_path"])
+    pm = load_midi(path.read_bytes(), path=str(path))
+    rows = []
+    for k in range(config.multiplier):
+        new, labels, drawn = augment_sample(pm, entry["annotations"], sample_id=entry["sample_id"], index=k,
+                                            seed=seed, config=config)
+        sample_id = f"{entry['sample_id']}-a{k}"
+        midi_path = folder / f"{sample_id}.mid"
+        midi_path.write_bytes(midi_bytes(new))
+        audio_path = None
+        if audio_config is not None:
+            rng = copy_rng(seed + 1, entry["sample_id"], k)
+            clip, _ = augment_clip(render_audio(new, sr=sr), sr=sr, rng=rng, config=audio_config)
+            audio_path = folder / f"{sample_id}.wav"
+            sf.write(audio_path, clip, sr, subtype="PCM_16")
+        rows.append({"dataset": dataset, "sample_id": sample_id, "parent_id": entry["sample_id"],
+                     "file_path": midi_path.as_posix(), "audio_path": audio_path.as_posix() if audio_path else None,
+                     "source": entry["source"], "family": entry["family"], "origin": entry["origin"],
+                     "annotations": labels, "augmented": True, "params": drawn})
+    return rows
