@@ -67,8 +67,8 @@ bench: setup
 	$(BIN)/python benchmarks/features.py
 	$(BIN)/python benchmarks/onnx_latency.py
 	$(BIN)/python benchmarks/genmeta.py
-
 	$(BIN)/python benchmarks/router_latency.py
+	$(BIN)/python benchmarks/midi_throughput.py
 
 clean-venv:
 	rm -rf $(VENV)

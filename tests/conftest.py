@@ -25,14 +25,12 @@ def tiny_params(**overrides) -> dict:
     params["export"].update(latency_runs=2)
     if "gen" in params:  # generation metadata: a dozen short clips
         params["gen"]["synth"].update(n_generations=12, seconds=2.0)
-
     router = params["router"]
     router["size"] = 240
     router["augment"]["per_category"] = 8
     router["validate"].update(min_examples=100, max_share_deviation=0.2)
     router["train"]["head"].update(epochs=4, hidden=16)
     router["export"]["parity_examples"] = 8
-
     if "midi" in params:
         params["midi"]["synth"].update(per_category=4)
         params["midi"]["augment"].update(multiplier=1)
