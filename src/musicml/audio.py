@@ -28,6 +28,15 @@ def load_audio(path: str | os.PathLike, *, sr: int) -> np.ndarray:
         raise InputError(path, f"unreadable audio: {exc}") from exc
     if audio.shape[0] == 0:
         raise InputError(path, "audio file holds no samples")
+    return mono_at_rate(audio, file_sr, sr=sr, path=path)
+
+
+def mono_at_rate(audio: np.ndarray, file_sr: int, *, sr: int, path: str) -> np.ndarray:
+    """Channels ``(frames, channels)`` already read from ``path`` -> mono float32 at ``sr`` Hz.
+
+    For callers that need the file's own samples too (clipping, peak) and must
+    not read it twice.
+    """
     mono = audio.mean(axis=1)
     if not np.all(np.isfinite(mono)):
         raise InputError(path, "audio holds NaN or infinite samples")
@@ -38,8 +47,8 @@ def load_audio(path: str | os.PathLike, *, sr: int) -> np.ndarray:
     return np.ascontiguousarray(mono, dtype=np.float32)
 
 
-def audio_duration(path: str | os.PathLike) -> float:
-    """Duration in seconds from the file header; unreadable or empty files are errors."""
+def audio_info(path: str | os.PathLike):
+    """The file header (``soundfile.info``); unreadable or empty files are errors."""
     path = str(path)
     try:
         info = sf.info(path)
@@ -47,6 +56,12 @@ def audio_duration(path: str | os.PathLike) -> float:
         raise InputError(path, f"unreadable audio: {exc}") from exc
     if info.frames == 0:
         raise InputError(path, "audio file holds no samples")
+    return info
+
+
+def audio_duration(path: str | os.PathLike) -> float:
+    """Duration in seconds from the file header; unreadable or empty files are errors."""
+    info = audio_info(path)
     return info.frames / info.samplerate
 
 

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import soundfile as sf
 
-from musicml.audio import load_audio
+from musicml.audio import audio_info, mono_at_rate
 from musicml.errors import InputError
 from musicml.genmeta.keys import estimate_key
 
@@ -135,14 +135,14 @@ def analyze_file(path: str | os.PathLike, settings: AnalysisSettings = AnalysisS
     import librosa
 
     path = str(path)
+    info = audio_info(path)
     try:
-        info = sf.info(path)
-    except Exception as exc:  # missing, truncated or not audio at all
+        raw, _ = sf.read(path, dtype="float32", always_2d=True)
+    except Exception as exc:  # a header that parses over data that does not
         raise InputError(path, f"unreadable audio: {exc}") from exc
-    if info.frames == 0:
-        raise InputError(path, "audio file holds no samples")
-    raw, _ = sf.read(path, dtype="float32", always_2d=True)
-    y = load_audio(path, sr=settings.sr)
+    # The file is read once: the raw samples give clipping and peak, the
+    # resampled mono signal everything else.
+    y = mono_at_rate(raw, info.samplerate, sr=settings.sr, path=path)
     # One magnitude STFT feeds the spectral shape, the mel bands, MFCCs and onsets.
     mag = np.abs(librosa.stft(y, n_fft=settings.n_fft, hop_length=settings.hop_length))
     mel_db = librosa.power_to_db(librosa.feature.melspectrogram(S=mag ** 2, sr=settings.sr))
