@@ -9,7 +9,7 @@ HYDROGEN_KITS ?= /usr/share/hydrogen/data/drumkits
 # dvc.yaml runs `python stages/...`: the venv must come first on PATH.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup repro test test-fast kits soundfonts bench clean-venv
+.PHONY: setup repro test test-fast kits soundfonts bench push pull s3-local s3-local-stop clean-venv
 
 # The venv is rebuilt whenever the lock or the project metadata changes.
 $(STAMP): requirements.lock pyproject.toml
@@ -69,6 +69,26 @@ bench: setup
 	$(BIN)/python benchmarks/genmeta.py
 	$(BIN)/python benchmarks/router_latency.py
 	$(BIN)/python benchmarks/midi_throughput.py
+
+# The S3 remote (README "S3 remote"): endpoint and credentials from
+# `dvc remote modify --local` or AWS_* variables; `musicml s3 check` says what is missing
+# before dvc tries. REMOTE=name for another remote.
+REMOTE ?= s3
+push: setup
+	$(BIN)/musicml s3 check --remote $(REMOTE)
+	$(BIN)/dvc push -r $(REMOTE)
+
+pull: setup
+	$(BIN)/musicml s3 check --remote $(REMOTE)
+	$(BIN)/dvc pull -r $(REMOTE)
+
+# A local SeaweedFS S3 store in .s3-local/ (background, pid file there), and the
+# `dvc remote modify --local` settings that point the remote at it.
+s3-local: setup
+	$(BIN)/musicml s3 local start --remote $(REMOTE)
+
+s3-local-stop: setup
+	$(BIN)/musicml s3 local stop
 
 clean-venv:
 	rm -rf $(VENV)

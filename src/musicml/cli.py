@@ -31,6 +31,12 @@ DEFAULT_DB = "sqlite:///genmeta.db"
 midi_app = new_app("MIDI datasets (emotion, melody, harmony, dynamics, groove): import, label, count.")
 app.add_typer(midi_app, name="midi")
 
+s3_app = new_app("The S3 remote (dvc remote 's3'): check it, or run a local SeaweedFS store to try it.")
+app.add_typer(s3_app, name="s3")
+s3_local_app = new_app("A local S3 store (SeaweedFS on 127.0.0.1) that the 's3' remote can point at.")
+s3_app.add_typer(s3_local_app, name="local")
+S3_LOCAL_DIR = ".s3-local"
+
 
 @app.command()
 def predict(
@@ -354,6 +360,72 @@ def midi_annotate(
                              allowed=settings.label_values[dataset].get(spec.category, []), manual=manual,
                              labels_file=labels_file, limit=limit, ask=_ask, say=typer.echo)
     typer.echo(f"annotate: {recorded} label(s) recorded in {labels_file}; `dvc repro midi_annotate` applies them")
+
+
+@s3_app.command("check")
+def s3_check(
+    remote: str = typer.Option("s3", help="Name of the DVC remote."),
+    repo: Path = typer.Option(Path("."), help="Repository root."),
+) -> None:
+    """Check that the remote has an s3:// url and credentials (before `dvc push/pull`; no network)."""
+    from musicml.remote import check_remote
+
+    typer.echo(check_remote(repo, remote))
+
+
+@s3_local_app.command("start")
+def s3_local_start(
+    data_dir: Path = typer.Option(Path(S3_LOCAL_DIR), "--dir", help="Data folder of the store (git-ignored)."),
+    s3_port: int = typer.Option(8333, help="S3 port of a new store (a restarted store keeps its first one)."),
+    foreground: bool = typer.Option(False, help="Run in this terminal until Ctrl-C, instead of in the background."),
+    configure: bool = typer.Option(True, help="Point the remote at the store with `dvc remote modify --local`."),
+    remote: str = typer.Option("s3", help="Name of the DVC remote to configure."),
+) -> None:
+    """Start SeaweedFS (master, volume, filer, S3 gateway) on 127.0.0.1 and create the bucket.
+
+    Prints the endpoint and the `dvc remote modify --local` commands (run
+    already unless --no-configure). The data folder keeps objects, ports and
+    credentials across restarts. Stop it with `musicml s3 local stop` (make s3-local-stop).
+    """
+    import shlex
+    import signal
+
+    from musicml.remote import apply_local_settings, local_settings
+    from musicml.seaweed import SeaweedStore
+
+    store = SeaweedStore(data_dir, s3_port=s3_port)
+    store.start(foreground=foreground)
+    s = store.settings
+    commands = local_settings(endpoint=store.endpoint, bucket=s.bucket, access_key=s.access_key,
+                              secret_key=s.secret_key, name=remote)
+    if configure:
+        apply_local_settings(commands)
+    typer.echo(f"SeaweedFS S3 at {store.endpoint}, bucket '{s.bucket}', pid {store.process.pid}, data in {data_dir}")
+    typer.echo("remote settings" + (" (applied):" if configure else " (run these):"))
+    for command in commands:
+        typer.echo("  " + shlex.join(command))
+    typer.echo(f"then: make push / make pull (dvc push -r {remote}); stop: make s3-local-stop")
+    if foreground:
+        # Ctrl-C reaches weed too (same process group); wait for it to finish shutting down.
+        signal.signal(signal.SIGINT, lambda *_: None)
+        store.process.wait()
+        store.pid_file.unlink(missing_ok=True)
+
+
+@s3_local_app.command("stop")
+def s3_local_stop(
+    data_dir: Path = typer.Option(Path(S3_LOCAL_DIR), "--dir", help="Data folder of the store."),
+) -> None:
+    """Stop the store started from --dir (its objects stay; start it again to serve them)."""
+    from musicml.seaweed import SeaweedStore
+
+    if not (data_dir / "store.json").exists():
+        typer.echo(f"s3 local: no store in {data_dir}")
+        return
+    store = SeaweedStore(data_dir)
+    pid = store.running_pid()
+    store.stop()
+    typer.echo(f"s3 local: stopped pid {pid}" if pid else f"s3 local: not running ({data_dir})")
 
 
 def _ask(prompt: str) -> str | None:
