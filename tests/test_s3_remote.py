@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -181,6 +181,17 @@ def test_local_settings_are_dvc_remote_modify_local_commands():
                         ["dvc", "remote", "modify", "--local", "s3", "secret_access_key", "s"]]
 
 
+def test_make_targets_check_the_remote_before_dvc_moves_data():
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    proc = subprocess.run(["make", "-n", "push", "pull", "s3-local", "s3-local-stop", "REMOTE=shared"], cwd=ROOT,
+                          capture_output=True, text=True, check=True)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith(".venv/bin/")]
+    assert lines[-6:] == [".venv/bin/musicml s3 check --remote shared", ".venv/bin/dvc push -r shared",
+                          ".venv/bin/musicml s3 check --remote shared", ".venv/bin/dvc pull -r shared",
+                          ".venv/bin/musicml s3 local start --remote shared", ".venv/bin/musicml s3 local stop"]
+
+
 # ------------------------------------------------------------------ against SeaweedFS
 
 
@@ -242,7 +253,7 @@ def test_store_killed_mid_push_then_restarted_loses_nothing(tmp_path, store_dir)
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
     blobs = repo / "data" / "blobs"
     blobs.mkdir(parents=True)
-    rng = __import__("random").Random(5)
+    rng = random.Random(5)
     for i in range(96):  # 12 MB in 96 objects: the push lasts long enough to be cut in the middle
         (blobs / f"{i:03d}.bin").write_bytes(rng.randbytes(128 * 1024))
     originals = {f"data/blobs/{p.name}": _md5(p) for p in blobs.iterdir()}
@@ -266,8 +277,7 @@ def test_store_killed_mid_push_then_restarted_loses_nothing(tmp_path, store_dir)
             assert push.poll() is None, "the push ended before the store could be killed:\n" + push.stdout.read()
             assert time.monotonic() < deadline, "the push stored nothing in 120 s"
             time.sleep(0.02)
-        os.kill(store.process.pid, signal.SIGKILL)
-        store.kill()
+        store.kill()  # SIGKILL: no flush, no clean shutdown
         first_output, _ = push.communicate(timeout=180)
     finally:
         if push.poll() is None:

@@ -390,9 +390,12 @@ def s3_local_start(
     import shlex
     import signal
 
+    from musicml.errors import ConfigError
     from musicml.remote import apply_local_settings, local_settings
     from musicml.seaweed import SeaweedStore
 
+    if configure and not Path(".dvc").is_dir():  # checked before a store is left running unconfigured
+        raise ConfigError(f"{Path.cwd()}: not a DVC repository; run from the repo root or pass --no-configure")
     store = SeaweedStore(data_dir, s3_port=s3_port)
     store.start(foreground=foreground)
     s = store.settings
