@@ -171,6 +171,9 @@ def test_store_settings_keep_the_asked_s3_port_and_distinct_ports():
     assert settings.ports["s3"] == taken and len(set(settings.ports.values())) == len(settings.ports)
     assert settings.endpoint == f"http://127.0.0.1:{taken}"
     assert settings.access_key != StoreSettings.create().access_key  # fresh credentials per store
+    assert StoreSettings.create(s3_port=0).ports["s3"] > 0  # 0: any free port
+    with pytest.raises(ConfigError, match="S3 port 70000: expected 1-65535"):
+        StoreSettings.create(s3_port=70000)
 
 
 def test_local_settings_are_dvc_remote_modify_local_commands():

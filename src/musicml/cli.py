@@ -376,7 +376,8 @@ def s3_check(
 @s3_local_app.command("start")
 def s3_local_start(
     data_dir: Path = typer.Option(Path(S3_LOCAL_DIR), "--dir", help="Data folder of the store (git-ignored)."),
-    s3_port: int = typer.Option(8333, help="S3 port of a new store (a restarted store keeps its first one)."),
+    s3_port: int = typer.Option(8333, help="S3 port of a new store, 0 for any free one "
+                                           "(a restarted store keeps its first)."),
     foreground: bool = typer.Option(False, help="Run in this terminal until Ctrl-C, instead of in the background."),
     configure: bool = typer.Option(True, help="Point the remote at the store with `dvc remote modify --local`."),
     remote: str = typer.Option("s3", help="Name of the DVC remote to configure."),

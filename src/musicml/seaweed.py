@@ -98,10 +98,12 @@ class StoreSettings:
 
     @classmethod
     def create(cls, *, host: str = "127.0.0.1", s3_port: int | None = None, bucket: str = "musicml") -> StoreSettings:
-        """New settings: free ports (``s3_port`` for the gateway when given) and fresh random credentials."""
+        """New settings: free ports (``s3_port`` for the gateway unless 0/None) and fresh random credentials."""
         chosen = free_ports(len(PORT_NAMES), host)
         ports = dict(zip(PORT_NAMES, chosen))
-        if s3_port is not None:
+        if s3_port is not None and not 0 <= s3_port <= 65535:
+            raise ConfigError(f"S3 port {s3_port}: expected 1-65535, or 0 for any free port")
+        if s3_port:  # 0 or None: the free one already chosen
             if s3_port in chosen:  # cannot collide with the others: they are free, it is asked for
                 ports[PORT_NAMES[chosen.index(s3_port)]] = free_ports(1, host)[0]
             ports["s3"] = s3_port
