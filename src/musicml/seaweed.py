@@ -311,7 +311,16 @@ class SeaweedStore:
         else:
             return False
         self.pid_file.unlink(missing_ok=True)
+        self._remove_grpc_sockets()
         return True
+
+    def _remove_grpc_sockets(self) -> None:
+        """Delete the gRPC unix sockets ``weed`` makes in the temp dir (no flag moves them; a kill leaves them)."""
+        temp_dirs = {Path(os.environ.get("TMPDIR") or "/tmp"), Path("/tmp")}
+        for port in self.settings.ports.values():
+            for folder in temp_dirs:
+                for sock in folder.glob(f"seaweedfs-*-grpc-{port}.sock"):
+                    sock.unlink(missing_ok=True)
 
     def __enter__(self) -> SeaweedStore:
         return self.start()
