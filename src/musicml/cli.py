@@ -367,7 +367,7 @@ def s3_check(
     remote: str = typer.Option("s3", help="Name of the DVC remote."),
     repo: Path = typer.Option(Path("."), help="Repository root."),
 ) -> None:
-    """Check that the remote has an s3:// url and credentials (before `dvc push/pull`; no network)."""
+    """Check that the remote has an s3:// url and credentials, before `dvc push/pull` (the store is not contacted)."""
     from musicml.remote import check_remote
 
     typer.echo(check_remote(repo, remote))
@@ -413,7 +413,7 @@ def s3_local_start(
         # Ctrl-C reaches weed too (same process group); wait for it to finish shutting down.
         signal.signal(signal.SIGINT, lambda *_: None)
         store.process.wait()
-        store.pid_file.unlink(missing_ok=True)
+        store.stop()  # already exited: removes the pid file and weed's leftover sockets
 
 
 @s3_local_app.command("stop")

@@ -6,6 +6,10 @@ endpoint (empty for AWS), the credentials and any other bucket come from
 the environment (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
 ``AWS_ENDPOINT_URL_S3``, ``AWS_PROFILE``, ...), so the same repository works
 with AWS, MinIO, SeaweedFS or any S3-compatible store.
+
+Unlike the pipeline's modules this one reads DVC's config (as
+``musicml.drums.kits.dvc_add`` runs ``dvc add``): it is the user's tooling
+around the remote, called by ``musicml s3`` and ``make push/pull``, never by a stage.
 """
 
 from __future__ import annotations

@@ -295,6 +295,7 @@ class SeaweedStore:
         pid = self.process.pid if self.process is not None and self.process.poll() is None else self.running_pid()
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
+            self._remove_grpc_sockets()
             return True
         try:
             os.kill(pid, signum)
