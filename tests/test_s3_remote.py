@@ -12,6 +12,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -280,10 +281,16 @@ def test_store_killed_mid_push_then_restarted_loses_nothing(tmp_path, store_dir)
             assert push.poll() is None, "the push ended before the store could be killed:\n" + push.stdout.read()
             assert time.monotonic() < deadline, "the push stored nothing in 120 s"
             time.sleep(0.02)
+        # Freeze the push first so that, however busy the machine, it cannot finish before
+        # the store dies; it wakes up to a dead store with uploads in flight.
+        push.send_signal(signal.SIGSTOP)
+        assert push.poll() is None, "the push ended before the store could be killed"
         store.kill()  # SIGKILL: no flush, no clean shutdown
+        push.send_signal(signal.SIGCONT)
         first_output, _ = push.communicate(timeout=180)
     finally:
         if push.poll() is None:
+            push.send_signal(signal.SIGCONT)
             push.kill()
             push.wait()
     assert push.returncode != 0, f"push survived the store's death?\n{first_output[-2000:]}"
