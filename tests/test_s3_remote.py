@@ -156,7 +156,7 @@ def test_check_remote_without_credentials_says_what_to_set(tmp_path, monkeypatch
                                       "credentials from botocore's env credentials")
 
 
-def test_make_pull_in_a_fresh_clone_without_a_store_fails_with_one_clear_line(tmp_path):
+def test_s3_check_in_a_fresh_clone_without_credentials_fails_with_one_clear_line(tmp_path):
     """The `make pull` / `make push` guard: exit 1 and one line naming what to set, no traceback."""
     (tmp_path / ".dvc").mkdir()
     shutil.copy2(ROOT / ".dvc" / "config", tmp_path / ".dvc" / "config")
@@ -164,6 +164,16 @@ def test_make_pull_in_a_fresh_clone_without_a_store_fails_with_one_clear_line(tm
     assert proc.returncode == 1
     assert proc.stderr.startswith("error: remote 's3' (s3://musicml/dvc) has no credentials"), proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_s3_local_start_outside_a_dvc_repo_refuses_before_starting_anything(tmp_path):
+    env = _env(tmp_path)
+    proc = _run([sys.executable, "-m", "musicml.cli", "s3", "local", "start", "--dir", "store"], tmp_path, env,
+                check=False)
+    assert proc.returncode == 1 and "not a DVC repository" in proc.stderr, proc.stderr
+    assert not (tmp_path / "store").exists()
+    stop = _run([sys.executable, "-m", "musicml.cli", "s3", "local", "stop", "--dir", "store"], tmp_path, env)
+    assert "no store in store" in stop.stdout
 
 
 def test_store_settings_keep_the_asked_s3_port_and_distinct_ports():
