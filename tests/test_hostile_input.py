@@ -160,7 +160,8 @@ def test_duplicate_explicit_event_ids_name_both_lines(tmp_path):
     rows = [{**valid_row(0), "event_id": "a"}, {**valid_row(1), "event_id": "b"}, {**valid_row(2), "event_id": "a"}]
     path = tmp_path / "m.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    with pytest.raises(InputError, match=r"m.jsonl:3: field 'event_id': duplicate event_id 'a' \(first at .*m.jsonl:1\)"):
+    expected = r"m.jsonl:3: field 'event_id': duplicate event_id 'a' \(first at .*m.jsonl:1\)"
+    with pytest.raises(InputError, match=expected):
         read_jsonl(path)
     # Hits at the same onset without explicit ids share a derived id on purpose (merge keeps one).
     path.write_text("".join(json.dumps(valid_row(0)) + "\n" for _ in range(2)))
