@@ -70,6 +70,7 @@ bench: setup
 	$(BIN)/python benchmarks/router_latency.py
 	$(BIN)/python benchmarks/midi_throughput.py
 	$(BIN)/python benchmarks/s3_roundtrip.py
+	$(BIN)/python benchmarks/ddp.py
 
 # The S3 remote (README "S3 remote"): endpoint and credentials from
 # `dvc remote modify --local` or AWS_* variables; `musicml s3 check` says what is missing

@@ -1,6 +1,10 @@
-"""Stage train: the DrumClassifierCNN on the training split, early-stopped on validation macro-F1."""
+"""Stage train: the DrumClassifierCNN on the training split, early-stopped on validation macro-F1.
+
+Also runs as N DDP processes: ``torchrun --nproc_per_node N stages/train.py``.
+"""
 
 import time
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,6 +16,7 @@ from musicml.atomic import write_json
 from musicml.config import load_taxonomy, load_yaml, section
 from musicml.console import stage
 from musicml.drums.checkpoint import save_model
+from musicml.drums.distributed import process_group
 from musicml.drums.training import TrainConfig, train_classifier
 from musicml.drums.weights import event_weights
 from musicml.errors import ConfigError
@@ -29,7 +34,11 @@ def main(
     live_dir: Path = typer.Option("metrics/train", help="DVCLive folder (per-epoch curves)."),
     device: str = typer.Option(None, help="Override train.device: auto | cpu | cuda."),
 ) -> None:
-    """Weighted sampling, AdamW + cosine schedule, checkpoints every epoch, DVCLive curves."""
+    """Weighted sampling, AdamW + cosine schedule, checkpoints every epoch, DVCLive curves.
+
+    Under `torchrun --nproc_per_node N` it trains with DDP (gloo on CPU, NCCL on GPU);
+    rank 0 alone writes the checkpoint, model, metrics and curves.
+    """
     from dvclive import Live
 
     p = load_yaml(params)
@@ -53,18 +62,31 @@ def main(
     sample_w = event_weights(index.iloc[train_idx], pd.read_csv(weights, dtype={"session_id": str}))
 
     started = time.perf_counter()
-    with Live(str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None, resume=config.resume) as live:
-        def log(m: dict) -> None:
-            for key, value in m.items():
-                if key != "epoch":
-                    live.log_metric(key, value)
-            live.next_step()
-            print(f"epoch {m['epoch']:3d}  loss {m['train_loss']:.4f}  val_acc {m['val_accuracy']:.4f}  "
-                  f"val_macro_f1 {m['val_macro_f1']:.4f}", flush=True)
+    with process_group(config.device) as dist:
+        # A fresh DVCLive folder every run; a resumed run replays the checkpoint's history into it, so the
+        # curves hold each epoch once wherever the previous run was killed.
+        live_ctx = Live(str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None, resume=False) \
+            if dist.is_main else nullcontext()
+        with live_ctx as live:
+            def log(m: dict, *, echo: bool = True) -> None:
+                for key, value in m.items():
+                    if key != "epoch":
+                        live.log_metric(key, value)
+                live.next_step()
+                if echo:
+                    print(f"epoch {m['epoch']:3d}  loss {m['train_loss']:.4f}  val_acc {m['val_accuracy']:.4f}  "
+                          f"val_macro_f1 {m['val_macro_f1']:.4f}", flush=True)
 
-        model, result = train_classifier(features, train_idx, y[train_idx], sample_w, val_idx, y[val_idx],
-                                         n_classes=len(classes), config=config, checkpoint_path=checkpoint,
-                                         on_epoch=log)
+            def replay(history: list[dict]) -> None:
+                for m in history:
+                    log(m, echo=False)
+                print(f"resumed from {checkpoint} after epoch {len(history)}", flush=True)
+
+            model, result = train_classifier(features, train_idx, y[train_idx], sample_w, val_idx, y[val_idx],
+                                             n_classes=len(classes), config=config, checkpoint_path=checkpoint,
+                                             on_epoch=log, on_resume=replay, dist=dist)
+        if not dist.is_main:
+            return
     save_model(model_out, model, classes=classes, mel=MelConfig(**section(p, "features")),
                dropout=config.dropout, input_pool=config.input_pool)
     write_json(metrics, {"best_epoch": result.best_epoch, "best_val_macro_f1": result.best_val_macro_f1,

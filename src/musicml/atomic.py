@@ -10,9 +10,32 @@ import json
 import os
 import shutil
 import tempfile
+import time
+from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
+
+
+# Fault injection for the fault tests (tests/test_faults.py): with MUSICML_FAULT_PAUSE=NAME[:N] the N-th
+# (default first) atomic write of an output named NAME stops once its temporary is written, before the
+# rename, and creates the marker `.NAME.paused.tmp`; the test then SIGKILLs the process at exactly the
+# moment a non-atomic writer would leave a truncated file. Unset, it costs one dictionary look-up.
+FAULT_PAUSE_ENV = "MUSICML_FAULT_PAUSE"
+_writes: Counter = Counter()
+
+
+def _fault_pause(final: Path) -> None:
+    spec = os.environ.get(FAULT_PAUSE_ENV)
+    if not spec:
+        return
+    name, _, nth = spec.partition(":")
+    if name != final.name:
+        return
+    _writes[name] += 1
+    if _writes[name] == int(nth or 1):
+        (final.parent / f".{final.name}.paused.tmp").touch()
+        time.sleep(3600)
 
 
 def _remove_stale_temporaries(final: Path) -> None:
@@ -42,6 +65,7 @@ def atomic_path(path: str | os.PathLike, *, is_dir: bool = False) -> Iterator[Pa
         tmp = Path(name)
     try:
         yield tmp
+        _fault_pause(final)
         if is_dir:
             if final.exists():
                 old = final.with_name(f".{final.name}.old")

@@ -30,6 +30,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
+import numpy as np
 import pandas as pd
 
 from musicml.atomic import atomic_path
@@ -61,8 +62,37 @@ def make_event_id(source: str, audio_path: str, onset_s: float) -> str:
 
 def _check_str(value: Any, *, path: str, line: int, field: str) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise InputError(path, f"expected a non-empty string, got {value!r}", line=line, field=field)
+        raise InputError(path, f"expected a non-empty string, got {_short(value)}", line=line, field=field)
+    _check_unicode(value, path=path, line=line, field=field)
     return value
+
+
+def _check_unicode(value: str, *, path: str, line: int, field: str) -> None:
+    # JSON's \ud800-style escapes can spell lone surrogates: Python keeps them, Parquet (UTF-8) cannot.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(path, f"not valid Unicode text ({exc.reason} at character {exc.start})", line=line,
+                         field=field) from None
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters, so a huge bad value still gives a one-line error."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def _is_number(value: Any) -> bool:
+    """A JSON/NumPy number, not a bool (``True`` is an int in Python)."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def _as_float(value: Any) -> float | None:
+    """``float(value)``, or None when it does not fit a float (a 400-digit JSON integer)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return None
 
 
 def _check_str_list(value: Any, *, path: str, line: int, field: str) -> list[str]:
@@ -71,7 +101,9 @@ def _check_str_list(value: Any, *, path: str, line: int, field: str) -> list[str
     if hasattr(value, "tolist"):
         value = value.tolist()
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-        raise InputError(path, f"expected a list of strings, got {value!r}", line=line, field=field)
+        raise InputError(path, f"expected a list of strings, got {_short(value)}", line=line, field=field)
+    for v in value:
+        _check_unicode(v, path=path, line=line, field=field)
     return list(value)
 
 
@@ -96,25 +128,27 @@ def normalize_row(row: Mapping[str, Any], *, path: str, line: int) -> dict[str, 
     for name in ("source", "session_id", "kit", "audio_path", "label"):
         out[name] = _check_str(row[name], path=path, line=line, field=name)
     onset = row["onset_s"]
-    if isinstance(onset, bool) or not isinstance(onset, (int, float)) or not math.isfinite(onset) or onset < 0:
-        raise InputError(path, f"expected a finite number >= 0, got {onset!r}", line=line, field="onset_s")
-    out["onset_s"] = float(onset)
+    onset_f = _as_float(onset) if _is_number(onset) else None
+    if onset_f is None or not math.isfinite(onset_f) or onset_f < 0:
+        raise InputError(path, f"expected a finite number >= 0, got {_short(onset)}", line=line, field="onset_s")
+    out["onset_s"] = onset_f
     for name in LIST_COLUMNS:
         out[name] = _check_str_list(row.get(name), path=path, line=line, field=name)
     velocity = row.get("velocity")
     if _is_missing(velocity):
         out["velocity"] = None
     else:
-        if isinstance(velocity, bool) or not isinstance(velocity, (int, float)) or not 1 <= velocity <= 127 \
-                or velocity != int(velocity):
-            raise InputError(path, f"expected an integer 1-127 or null, got {velocity!r}", line=line, field="velocity")
+        if not _is_number(velocity) or not 1 <= velocity <= 127 or velocity != int(velocity):
+            raise InputError(path, f"expected an integer 1-127 or null, got {_short(velocity)}", line=line,
+                             field="velocity")
         out["velocity"] = int(velocity)
     openness = row.get("openness")
     if _is_missing(openness):
         out["openness"] = None
     else:
-        if isinstance(openness, bool) or not isinstance(openness, (int, float)) or not 0.0 <= openness <= 1.0:
-            raise InputError(path, f"expected a number 0-1 or null, got {openness!r}", line=line, field="openness")
+        if not _is_number(openness) or not 0.0 <= openness <= 1.0:
+            raise InputError(path, f"expected a number 0-1 or null, got {_short(openness)}", line=line,
+                             field="openness")
         out["openness"] = float(openness)
     event_id = row.get("event_id")
     out["event_id"] = (
@@ -151,30 +185,65 @@ def empty_events() -> pd.DataFrame:
 def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
     """Yield ``(line number, object)`` for every non-blank line of a JSONL file.
 
-    A file that cannot be opened, a line that is not JSON, or a line that is not
-    a JSON object raises :class:`InputError` naming ``path:line``.
+    A file that cannot be opened, a line that is not UTF-8 or not JSON, or a line
+    that is not a JSON object raises :class:`InputError` naming ``path:line``. A
+    UTF-8 byte-order mark at the start of the file is allowed (Windows editors write one).
     """
     path = str(path)
     try:
-        handle = open(path, encoding="utf-8")
+        handle = open(path, "rb")
     except OSError as exc:
         raise InputError(path, f"cannot open: {exc.strerror}") from exc
     with handle:
-        for lineno, text in enumerate(handle, start=1):
+        # Bytes, decoded line by line, so a bad byte is reported at its own line.
+        for lineno, raw in enumerate(handle, start=1):
+            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputError(path, f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})",
+                                 line=lineno) from None
             if not text.strip():
                 continue
             try:
                 row = json.loads(text)
             except json.JSONDecodeError as exc:
                 raise InputError(path, f"not valid JSON ({exc.msg} at column {exc.colno})", line=lineno) from exc
+            except (ValueError, RecursionError) as exc:  # a 5,000-digit number, nesting 100,000 deep
+                raise InputError(path, f"not valid JSON ({type(exc).__name__}: {str(exc)[:80]})",
+                                 line=lineno) from None
             if not isinstance(row, dict):
                 raise InputError(path, f"expected a JSON object, got {type(row).__name__}", line=lineno)
             yield lineno, row
 
 
+class _IdRegistry:
+    """Explicit ``event_id`` values seen so far, so a repeated one is reported with both places.
+
+    Only ids a file states are checked: derived ids of two hits at the same onset of the
+    same audio coincide on purpose, and merge_manifests keeps one of them.
+    """
+
+    def __init__(self) -> None:
+        self.first: dict[str, str] = {}
+
+    def check(self, raw: Mapping[str, Any], *, path: str, line: int) -> None:
+        event_id = raw.get("event_id")
+        if _is_missing(event_id):
+            return
+        if event_id in self.first:
+            raise InputError(path, f"duplicate event_id {_short(event_id)} (first at {self.first[event_id]})",
+                             line=line, field="event_id")
+        self.first[event_id] = f"{path}:{line}"
+
+
 def read_jsonl(path: str | os.PathLike) -> pd.DataFrame:
     """Read an events JSONL file; every error names ``path:line`` and the field."""
-    rows = [normalize_row(row, path=str(path), line=lineno) for lineno, row in iter_jsonl(path)]
+    rows, ids = [], _IdRegistry()
+    for lineno, raw in iter_jsonl(path):
+        rows.append(normalize_row(raw, path=str(path), line=lineno))
+        ids.check(raw, path=str(path), line=lineno)
     return _typed(pd.DataFrame(rows, columns=list(COLUMNS)))
 
 
@@ -202,16 +271,135 @@ def read_events(path: str | os.PathLike) -> pd.DataFrame:
         return read_jsonl(path)
     if not path.exists():
         raise InputError(path, "manifest not found")
+    _check_schema(path)
     try:
         df = pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises several types for a corrupt file
-        raise InputError(path, f"not a readable Parquet manifest: {exc}") from exc
+        _explain_unreadable(path)
+        raise InputError(path, f"not a readable Parquet manifest: {str(exc)[:200]}") from None
+    _check_columns(df, str(path))
+    for name in LIST_COLUMNS:
+        values = df[name].map(_str_list_or_none)
+        bad = values.isna().to_numpy()
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise InputError(path, f"expected a list of strings, got {_short(df[name].iloc[row])}", line=row + 1,
+                             field=name)
+        df[name] = values
+    return df
+
+
+def _is_text_type(t: Any) -> bool:
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t) or pa.types.is_null(t)
+
+
+def _is_number_type(t: Any) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_integer(t) or pa.types.is_floating(t)
+
+
+def _check_schema(path: Path) -> None:
+    """Column types from the Parquet footer, before pandas converts (and fails on) a mistyped column."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path)
+    except Exception as exc:  # not Parquet, truncated, a directory
+        raise InputError(path, f"not a readable Parquet manifest: {str(exc)[:200]}") from None
+    for name in COLUMNS:
+        if name not in schema.names:
+            continue  # reported with every other missing column after reading
+        t = schema.field(name).type
+        if name in LIST_COLUMNS:
+            ok = pa.types.is_null(t) or ((pa.types.is_list(t) or pa.types.is_large_list(t))
+                                         and _is_text_type(t.value_type))
+            expected = "a list of strings"
+        elif name in ("onset_s", "velocity", "openness"):
+            ok = _is_number_type(t) or (name != "onset_s" and pa.types.is_null(t))
+            expected = "numbers"
+        else:
+            ok = _is_text_type(t)
+            expected = "strings"
+        if not ok:
+            raise InputError(path, f"column type is {t}, expected {expected}", field=name)
+
+
+def _explain_unreadable(path: Path) -> None:
+    """When pandas cannot convert a column to the dtype the file's pandas metadata asks for
+    (1.5 in an Int64 ``velocity``), find the row and field on the plain Arrow conversion."""
+    import pyarrow.parquet as pq
+
+    try:
+        plain = pq.read_table(path).to_pandas(ignore_metadata=True)
+    except Exception:  # corrupt data pages: nothing more precise to say
+        return
+    _check_columns(plain, str(path))
+
+
+def _str_list_or_none(value: Any) -> list[str] | None:
+    """The list of strings ``value`` holds (null is an empty list); None when it is anything else."""
+    if value is None:
+        return []
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        return None
+    return value
+
+
+def _first_bad(mask: np.ndarray) -> int | None:
+    return int(np.flatnonzero(mask)[0]) if mask.any() else None
+
+
+def _check_columns(df: pd.DataFrame, path: str) -> None:
+    """Column-wise (vectorised) type and range checks of a Parquet manifest; rows are 1-based.
+
+    The same contract :func:`normalize_row` enforces on JSONL, without a Python call per row:
+    7 million rows cost a second or two.
+    """
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise InputError(path, f"missing columns {missing}", field=missing[0])
-    for name in LIST_COLUMNS:
-        df[name] = df[name].map(lambda v: [] if v is None else [str(x) for x in v])
-    return df
+
+    def fail(name: str, row: int, expected: str) -> None:
+        raise InputError(path, f"expected {expected}, got {_short(df[name].iloc[row])}", line=row + 1, field=name)
+
+    for name in ("event_id", "source", "session_id", "kit", "audio_path", "label"):
+        col = df[name]
+        kind = pd.api.types.infer_dtype(col, skipna=True)
+        if kind not in ("string", "empty"):
+            is_str = col.map(lambda v: isinstance(v, str)).to_numpy()
+            fail(name, _first_bad(~is_str) or 0, "a non-empty string")
+        empty = (col.isna() | col.astype("string").str.strip().eq("")).to_numpy(dtype=bool, na_value=True)
+        if (row := _first_bad(empty)) is not None:
+            fail(name, row, "a non-empty string")
+    for name, lo, hi, nullable, what in (("onset_s", 0.0, math.inf, False, "a finite number >= 0"),
+                                         ("velocity", 1, 127, True, "an integer 1-127 or null"),
+                                         ("openness", 0.0, 1.0, True, "a number 0-1 or null")):
+        col = df[name]
+        if nullable and col.isna().all():
+            continue
+        if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+            fail(name, _first_bad(col.notna().to_numpy()) or 0, what)
+        values = col.to_numpy(dtype=np.float64, na_value=np.nan)
+        ok = np.isfinite(values) & (values >= lo) & (values <= hi)
+        if name == "velocity":
+            ok &= values == np.round(values)
+        if nullable:
+            ok |= np.isnan(values)
+        if (row := _first_bad(~ok)) is not None:
+            fail(name, row, what)
+    duplicated = df["event_id"].duplicated().to_numpy()
+    if (row := _first_bad(duplicated)) is not None:
+        first = int(np.flatnonzero((df["event_id"] == df["event_id"].iloc[row]).to_numpy())[0])
+        raise InputError(path, f"duplicate event_id {df['event_id'].iloc[row]!r} (first at row {first + 1})",
+                         line=row + 1, field="event_id")
 
 
 def sort_events(df: pd.DataFrame) -> pd.DataFrame:
@@ -243,11 +431,12 @@ def read_manifest_folder(folder: str | os.PathLike) -> pd.DataFrame:
     files = sorted(folder.rglob("*.jsonl")) if folder.is_dir() else []
     if not files:
         raise InputError(folder, "empty source: no *.jsonl events manifest found")
-    rows = []
+    rows, ids = [], _IdRegistry()
     for jsonl in files:
         durations: dict[str, float] = {}
         for lineno, raw in iter_jsonl(jsonl):
             row = normalize_row(raw, path=str(jsonl), line=lineno)
+            ids.check(raw, path=str(jsonl), line=lineno)
             audio_path, onset = row["audio_path"], row["onset_s"]
             resolved = audio_path if os.path.exists(audio_path) else os.path.relpath(jsonl.parent / audio_path)
             if not os.path.exists(resolved):

@@ -1,5 +1,8 @@
 """Training loop of the drum classifier: weighted sampling, AdamW + cosine schedule,
-early stopping on validation macro-F1, checkpoints that a killed run resumes from."""
+early stopping on validation macro-F1, checkpoints that a killed run resumes from.
+
+The same loop runs as one process or as N DDP processes under ``torchrun``
+(:mod:`musicml.drums.distributed`); one process behaves exactly as it always has."""
 
 from __future__ import annotations
 
@@ -13,9 +16,18 @@ import numpy as np
 import torch
 from sklearn.metrics import f1_score
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from musicml.atomic import atomic_path
+from musicml.drums.distributed import (
+    SINGLE_PROCESS,
+    DistContext,
+    ShardedWeightedSampler,
+    all_reduce_sum,
+    broadcast_from_main,
+    derived_seed,
+)
 from musicml.drums.model import DrumClassifierCNN, count_parameters
 from musicml.errors import ConfigError
 
@@ -157,6 +169,8 @@ def train_classifier(
     config: TrainConfig,
     checkpoint_path: str | os.PathLike,
     on_epoch: Callable[[dict], None] | None = None,
+    on_resume: Callable[[list[dict]], None] | None = None,
+    dist: DistContext = SINGLE_PROCESS,
 ) -> tuple[DrumClassifierCNN, TrainResult]:
     """Train on rows ``train_idx`` of ``features``, select the epoch with the best validation macro-F1.
 
@@ -175,6 +189,16 @@ def train_classifier(
     on_epoch : callable, optional
         Called with the epoch's metrics dict (epoch, train_loss, train_accuracy,
         val_loss, val_accuracy, val_macro_f1, lr) — e.g. to log with DVCLive.
+    on_resume : callable, optional
+        Called once with the history restored from the checkpoint when a run
+        resumes, so a logger can rebuild the curves of the epochs it will not see.
+    dist : DistContext
+        This process's place in a ``torchrun`` launch. With N processes the model
+        is wrapped in DDP, each process trains on its share of one shared weighted
+        draw (``samples_per_epoch`` in all, ``batch_size`` per process), losses and
+        accuracies are summed over processes, rank 0 alone validates and its
+        figures drive early stopping everywhere; only rank 0 writes the checkpoint
+        and calls ``on_epoch`` / ``on_resume``.
 
     Returns
     -------
@@ -184,6 +208,8 @@ def train_classifier(
     """
     seed_everything(config.seed)
     device = resolve_device(config.device)
+    if dist.enabled and device.type == "cuda":
+        device = torch.device("cuda", torch.cuda.current_device())  # LOCAL_RANK's GPU
     model = build_model(n_classes, config).to(device)
     lr = config.finetune_lr if config.finetune_checkpoint else config.lr
     optimizer = torch.optim.AdamW((p for p in model.parameters() if p.requires_grad), lr=lr,
@@ -193,8 +219,13 @@ def train_classifier(
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     generator = torch.Generator().manual_seed(config.seed)
     mask_generator = torch.Generator().manual_seed(config.seed + 1)
-    sampler = WeightedRandomSampler(torch.tensor(np.array(train_weights, dtype=np.float64)),
-                                    num_samples=config.samples_per_epoch, replacement=True, generator=generator)
+    if dist.enabled:
+        sampler = ShardedWeightedSampler(train_weights, config.samples_per_epoch, seed=config.seed,
+                                         rank=dist.rank, world_size=dist.world_size)
+    else:
+        sampler = WeightedRandomSampler(torch.tensor(np.array(train_weights, dtype=np.float64)),
+                                        num_samples=config.samples_per_epoch, replacement=True,
+                                        generator=generator)
     loader = DataLoader(FeatureDataset(features, train_idx, train_y), batch_size=config.batch_size,
                         sampler=sampler, drop_last=False)
     loss_fn = nn.CrossEntropyLoss()
@@ -212,11 +243,22 @@ def train_classifier(
         torch.set_rng_state(state["torch_rng"])
         start_epoch, best_f1, best_epoch = state["epoch"], state["best_f1"], state["best_epoch"]
         bad_epochs, history, best_state = state["bad_epochs"], state["history"], state["best_state"]
+        if on_resume and dist.is_main:
+            on_resume(list(history))
+    # Wrapped after a resume has loaded its weights: DDP starts every process from rank 0's.
+    net = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None) \
+        if dist.enabled else model
 
     for epoch in range(start_epoch + 1, config.epochs + 1):
         if bad_epochs >= config.patience:
             break
-        model.train()
+        if dist.enabled:
+            # Every random stream of a DDP epoch follows from (seed, epoch, rank): resuming needs
+            # no per-process RNG state, and the processes drop out different units.
+            sampler.set_epoch(epoch)
+            torch.manual_seed(derived_seed(config.seed, epoch, dist.rank, 0))
+            mask_generator.manual_seed(derived_seed(config.seed, epoch, dist.rank, 1))
+        net.train()
         total_loss, correct, seen = 0.0, 0, 0
         for x, y in loader:
             x = spec_mask(x, generator=mask_generator, freq_masks=config.freq_masks,
@@ -225,7 +267,7 @@ def train_classifier(
             x, y = x.to(device), y.to(device)
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
-                logits = model(x)
+                logits = net(x)
                 loss = loss_fn(logits.float(), y)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
@@ -235,21 +277,30 @@ def train_classifier(
             seen += len(y)
         current_lr = optimizer.param_groups[0]["lr"]
         scheduler.step()
+        if dist.enabled:
+            total_loss, correct, seen = all_reduce_sum([total_loss, correct, seen], device=device)
 
-        val_logits = predict_logits(model, features, val_idx, device=device)
-        val_pred = val_logits.argmax(1)
-        val_loss = float(loss_fn(torch.from_numpy(val_logits), torch.as_tensor(val_y, dtype=torch.long)))
-        metrics = {
-            "epoch": epoch, "train_loss": total_loss / max(seen, 1), "train_accuracy": correct / max(seen, 1),
-            "val_loss": val_loss, "val_accuracy": float(np.mean(val_pred == val_y)),
-            "val_macro_f1": macro_f1(val_y, val_pred, n_classes), "lr": current_lr,
-        }
+        metrics = None
+        if dist.is_main:
+            val_logits = predict_logits(model, features, val_idx, device=device)
+            val_pred = val_logits.argmax(1)
+            val_loss = float(loss_fn(torch.from_numpy(val_logits), torch.as_tensor(val_y, dtype=torch.long)))
+            metrics = {
+                "epoch": epoch, "train_loss": total_loss / max(seen, 1), "train_accuracy": correct / max(seen, 1),
+                "val_loss": val_loss, "val_accuracy": float(np.mean(val_pred == val_y)),
+                "val_macro_f1": macro_f1(val_y, val_pred, n_classes), "lr": current_lr,
+            }
+        if dist.enabled:
+            # Rank 0's validation decides early stopping in every process, so all stop together.
+            metrics = broadcast_from_main(metrics)
         history.append(metrics)
         if metrics["val_macro_f1"] > best_f1:
             best_f1, best_epoch, bad_epochs = metrics["val_macro_f1"], epoch, 0
             best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         else:
             bad_epochs += 1
+        if not dist.is_main:
+            continue
         _save_checkpoint(checkpoint_path, {
             "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
