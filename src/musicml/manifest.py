@@ -27,10 +27,15 @@ import hashlib
 import json
 import math
 import os
+from operator import methodcaller
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from musicml.atomic import atomic_path
 from musicml.audio import audio_duration
@@ -51,12 +56,63 @@ COLUMNS: tuple[str, ...] = (
 )
 REQUIRED: tuple[str, ...] = ("source", "session_id", "kit", "audio_path", "onset_s", "label")
 LIST_COLUMNS: tuple[str, ...] = ("extra_labels", "techniques")
+#: Sort keys of :func:`sort_events`: the canonical row order of every manifest written.
+SORT_KEYS: tuple[str, ...] = ("source", "session_id", "audio_path", "onset_s", "event_id")
+#: Arrow type of a list column held in Arrow memory (``read_events(..., arrow_lists=True)``).
+ARROW_LIST = pa.list_(pa.string())
+#: Sort keys of :func:`sort_events`: the canonical row order of every manifest written.
+SORT_KEYS: tuple[str, ...] = ("source", "session_id", "audio_path", "onset_s", "event_id")
+#: Arrow type of a list column held in Arrow memory (``read_events(..., arrow_lists=True)``).
+ARROW_LIST = pa.list_(pa.string())
 
 
 def make_event_id(source: str, audio_path: str, onset_s: float) -> str:
     """Stable 16-hex-digit id of a hit: the same source, file and onset (to 0.1 ms) give the same id."""
     key = f"{source}|{audio_path}|{round(float(onset_s), 4):.4f}"
     return hashlib.sha1(key.encode()).hexdigest()[:16]
+
+
+def make_event_ids(sources: pd.Series, audio_paths: pd.Series, onsets: pd.Series) -> pd.Series:
+    """:func:`make_event_id` of many hits at once, equal to it row by row.
+
+    The key strings are built and the digests turned into hex column-wise in
+    Arrow/NumPy; only the SHA-1 itself runs once per row (C calls, no Python
+    code per row), about 4x faster than calling :func:`make_event_id` per row.
+
+    Returns
+    -------
+    Series of str, the ids, on a fresh RangeIndex.
+    """
+    onset = pd.to_numeric(onsets).to_numpy(dtype=np.float64)
+    with np.errstate(invalid="ignore"):  # nan / inf are flagged below and take the scalar path
+        scaled = onset * 1e4
+        fraction = np.abs(scaled - np.trunc(scaled))
+    # ``round(x, 4)`` rounds the exact binary value of x; ``x * 1e4`` adds a rounding of its
+    # own, which can only matter next to a half, for huge values, or for -0.0 / nan / inf:
+    # those few rows take the exact scalar path.
+    unsure = ~np.isfinite(scaled) | (np.abs(fraction - 0.5) < 1e-6) \
+        | (np.abs(scaled) >= 2.0 ** 50) | np.signbit(onset)
+    whole = np.where(unsure, 0, np.round(scaled)).astype(np.int64)
+    text = pc.binary_join_element_wise(
+        pa.array(whole // 10_000).cast(pa.string()),
+        pc.utf8_lpad(pa.array(whole % 10_000).cast(pa.string()), 4, "0"), ".")
+    keys = pc.binary_join_element_wise(pa.array(sources, pa.string()), pa.array(audio_paths, pa.string()),
+                                       text, "|").cast(pa.binary()).to_pylist()
+    exact = np.flatnonzero(unsure)
+    for i, source, audio_path, value in zip(exact, pd.Series(sources).iloc[exact].tolist(),
+                                            pd.Series(audio_paths).iloc[exact].tolist(), onset[exact].tolist()):
+        keys[i] = f"{source}|{audio_path}|{round(value, 4):.4f}".encode()
+    digests = b"".join(map(methodcaller("digest"), map(hashlib.sha1, keys)))
+    head = np.frombuffer(digests, dtype=np.uint8).reshape(len(keys), 20)[:, :8]
+    hex_bytes = np.empty((len(keys), 16), dtype=np.uint8)
+    hex_bytes[:, 0::2] = _HEX[head >> 4]
+    hex_bytes[:, 1::2] = _HEX[head & 15]
+    offsets = np.arange(0, 16 * len(keys) + 1, 16, dtype=np.int32)
+    ids = pa.StringArray.from_buffers(len(keys), pa.py_buffer(offsets), pa.py_buffer(hex_bytes.tobytes()))
+    return pd.Series(pd.array(ids, dtype="str"))
+
+
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 
 
 def _check_str(value: Any, *, path: str, line: int, field: str) -> str:
@@ -195,40 +251,176 @@ def write_jsonl(df: pd.DataFrame, path: str | os.PathLike) -> None:
             handle.write(json.dumps({k: _jsonable(v) for k, v in record.items()}, sort_keys=True) + "\n")
 
 
-def read_events(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a manifest written by :func:`write_events` (Parquet) or a JSONL file."""
+def read_events(
+    path: str | os.PathLike, *, columns: Iterable[str] | None = None, arrow_lists: bool = False
+) -> pd.DataFrame:
+    """Read a manifest written by :func:`write_events` (Parquet) or a JSONL file.
+
+    Parameters
+    ----------
+    path : path
+        ``*.jsonl`` or Parquet.
+    columns : iterable of str, optional
+        Read only these columns (Parquet); every column by default. Reading
+        only what a stage needs saves memory and time on large manifests.
+    arrow_lists : bool
+        Keep ``extra_labels`` / ``techniques`` in Arrow memory (``pd.ArrowDtype``
+        list of strings) instead of one Python list per row: the data stages
+        only count and pass them through, and millions of Python lists cost
+        seconds and gigabytes. A missing (null) list reads as empty either way.
+    """
     path = Path(path)
     if path.suffix == ".jsonl":
-        return read_jsonl(path)
+        df = read_jsonl(path)
+        return df if columns is None else df[list(columns)]
     if not path.exists():
         raise InputError(path, "manifest not found")
     try:
-        df = pd.read_parquet(path)
+        names = pq.read_schema(path).names
     except Exception as exc:  # pyarrow raises several types for a corrupt file
         raise InputError(path, f"not a readable Parquet manifest: {exc}") from exc
-    missing = [c for c in COLUMNS if c not in df.columns]
+    wanted = list(names) if columns is None else list(columns)
+    missing = [c for c in (COLUMNS if columns is None else wanted) if c not in names]
     if missing:
         raise InputError(path, f"missing columns {missing}", field=missing[0])
-    for name in LIST_COLUMNS:
-        df[name] = df[name].map(lambda v: [] if v is None else [str(x) for x in v])
-    return df
+    lists = [c for c in wanted if c in LIST_COLUMNS]
+    try:
+        df = pd.read_parquet(path, columns=[c for c in wanted if c not in lists])
+        list_table = pq.read_table(path, columns=lists) if lists else None
+    except Exception as exc:
+        raise InputError(path, f"not a readable Parquet manifest: {exc}") from exc
+    for name in lists:
+        column = list_table[name]
+        if arrow_lists:
+            df[name] = pd.Series(pd.arrays.ArrowExtensionArray(_arrow_lists(column, origin=path, field=name)),
+                                 index=df.index)
+        else:
+            df[name] = pd.Series(_python_lists(column), index=df.index, dtype=object)
+    return df[wanted]
+
+
+def _arrow_lists(column: pa.ChunkedArray, *, origin: Any, field: str) -> pa.ChunkedArray:
+    """A Parquet list column as ``list<string>``, a null list read as an empty one."""
+    try:
+        column = column.cast(ARROW_LIST)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise InputError(origin, f"expected a list of strings: {exc}", field=field) from exc
+    if column.null_count:
+        # Rare (hand-written files only): rebuild with an empty list in place of each null.
+        column = pa.chunked_array([pa.array([v or [] for v in column.to_pylist()], ARROW_LIST)])
+    return column
+
+
+def _python_lists(column: pa.ChunkedArray) -> list[list[str]]:
+    """A Parquet list column as Python lists of str, a null list read as an empty one."""
+    return [[] if v is None else [str(x) for x in v] for v in column.to_pylist()]
+
+
+def _arrow_chunks(column: pd.Series) -> pa.ChunkedArray:
+    return pa.chunked_array(column.array.__arrow_array__())
+
+
+def list_lengths(column: pd.Series) -> np.ndarray:
+    """Items per row of a list column (Python lists or Arrow lists), as int64."""
+    if isinstance(column.dtype, pd.ArrowDtype):
+        lengths = pc.list_value_length(_arrow_chunks(column)).fill_null(0)
+        return lengths.to_numpy().astype(np.int64)
+    return np.fromiter(map(len, column), dtype=np.int64, count=len(column))
+
+
+def flatten_lists(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Every item of a list column with the row position it came from.
+
+    Returns
+    -------
+    rows : ndarray of int64, shape (n_items,)
+        Row position (0-based) of each item, ascending.
+    items : ndarray of object (str), shape (n_items,)
+        The items, row by row, each list in its own order.
+    """
+    rows = np.repeat(np.arange(len(column), dtype=np.int64), list_lengths(column))
+    if isinstance(column.dtype, pd.ArrowDtype):
+        items = np.asarray(pc.list_flatten(_arrow_chunks(column)).to_pylist(), dtype=object)
+    else:
+        items = np.asarray([x for v in column for x in v], dtype=object)
+    return rows, items.reshape(-1)
+
+
+def lists_from_items(rows: np.ndarray, items: Sequence[str], n_rows: int, *, index=None) -> pd.Series:
+    """An Arrow list column of ``n_rows`` rows from items and their ascending row positions."""
+    lengths = np.bincount(np.asarray(rows, dtype=np.int64), minlength=n_rows)
+    offsets = pa.array(np.r_[0, np.cumsum(lengths)].astype(np.int32))
+    array = pa.ListArray.from_arrays(offsets, pa.array(list(items), pa.string()))
+    return pd.Series(pd.arrays.ArrowExtensionArray(array), index=index)
+
+
+def _list_array(column: pd.Series) -> pa.Array:
+    """A list column as one ``list<string>`` Arrow array, or ``list<null>`` when it holds no item.
+
+    ``list<null>`` for an all-empty column is what pyarrow infers from Python
+    lists, so the file written does not depend on how the lists were held.
+    """
+    if isinstance(column.dtype, pd.ArrowDtype):
+        array = _arrow_chunks(column).combine_chunks()
+    else:
+        array = pa.array(column.to_numpy(dtype=object), type=ARROW_LIST)
+    if len(pc.list_flatten(array)) == 0:
+        array = pa.ListArray.from_arrays(pa.array(np.zeros(len(array) + 1, dtype=np.int32)), pa.nulls(0),
+                                         mask=array.is_null())
+    return array
+
+
+def events_table(df: pd.DataFrame) -> pa.Table:
+    """``df`` as the Arrow table that ``df.to_parquet(index=False)`` writes, whichever way lists are held.
+
+    Non-list columns go through :meth:`pyarrow.Table.from_pandas`, as in pandas;
+    list columns are converted column-wise (no Python object per row), and the
+    schema with its pandas metadata is taken from a one-row stand-in holding
+    Python lists, so the bytes written are those of the plain-pandas writer.
+    """
+    lists = [c for c in df.columns if c in LIST_COLUMNS]
+    if not lists or len(df) == 0:
+        return pa.Table.from_pandas(df.astype({c: object for c in lists}), preserve_index=False)
+    arrays = {name: _list_array(df[name]) for name in lists}
+    table = pa.Table.from_pandas(df.drop(columns=lists), preserve_index=False)
+    sample = df.iloc[:1].drop(columns=lists)
+    for name in lists:
+        position = df.columns.get_loc(name)
+        table = table.add_column(position, name, arrays[name])
+        stand_in = [] if arrays[name].type.value_type == pa.null() else ["x"]
+        sample.insert(position, name, pd.Series([stand_in], index=sample.index, dtype=object))
+    reference = pa.Table.from_pandas(sample, preserve_index=False).schema
+    # One chunk per column: the Parquet writer cuts row groups at chunk boundaries.
+    return table.cast(reference).combine_chunks()
+
+
+def sort_order(df: pd.DataFrame, keys: Sequence[str]) -> np.ndarray:
+    """Row positions that sort ``df`` by ``keys`` ascending, stably (ties keep their order).
+
+    The order of ``df.sort_values(keys, kind="mergesort")``: strings compare by
+    code point, which is the byte order of the UTF-8 that Arrow sorts. Arrow's
+    multi-key sort takes seconds where pandas' takes a minute on millions of rows.
+    """
+    table = pa.table({f"k{i}": pa.array(df[key]) for i, key in enumerate(keys)})
+    order = pc.sort_indices(table, sort_keys=[(f"k{i}", "ascending") for i in range(len(keys))])
+    return order.to_numpy()
 
 
 def sort_events(df: pd.DataFrame) -> pd.DataFrame:
     """Canonical row order, so identical content always gives identical bytes."""
-    return df.sort_values(["source", "session_id", "audio_path", "onset_s", "event_id"], kind="mergesort") \
-        .reset_index(drop=True)
+    return df.take(sort_order(df, SORT_KEYS)).reset_index(drop=True)
 
 
 def write_events(df: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write a manifest as Parquet, atomically, in canonical row order.
 
-    Extra columns (e.g. ``split``) are kept after the canonical ones.
+    Extra columns (e.g. ``split``) are kept after the canonical ones. List
+    columns may hold Python lists or Arrow lists: the bytes are the same.
     """
     extra = [c for c in df.columns if c not in COLUMNS]
-    df = sort_events(df[list(COLUMNS) + extra])
+    table = events_table(sort_events(df[list(COLUMNS) + extra]))
     with atomic_path(path) as tmp:
-        df.to_parquet(tmp, index=False, engine="pyarrow")
+        pq.write_table(table, tmp, compression="snappy")
 
 
 def read_manifest_folder(folder: str | os.PathLike) -> pd.DataFrame:
