@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -144,7 +145,8 @@ def run_stage(name: str, work: Path, engine: str) -> dict:
         table.to_csv(work / "weights.csv", index=False, float_format="%.8g")
     else:
         raise ValueError(name)
-    return {"seconds": time.perf_counter() - start}
+    return {"seconds": time.perf_counter() - start,
+            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def _child(name: str, work: Path, engine: str) -> dict:
@@ -153,12 +155,12 @@ def _child(name: str, work: Path, engine: str) -> dict:
     proc = subprocess.Popen([sys.executable, __file__, "--child", name, "--work", str(work), "--engine", engine],
                             stdout=subprocess.PIPE, text=True)
     out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
+    status = proc.wait()
     wall = time.perf_counter() - start
     if status != 0:
         sys.exit(f"stage {name} failed (status {status})")
     result = json.loads(out.strip().splitlines()[-1])
-    return {"wall": wall, "seconds": result["seconds"], "peak_mb": usage.ru_maxrss / 1024}
+    return {"wall": wall, "seconds": result["seconds"], "peak_mb": result["peak_mb"]}
 
 
 def main() -> None:

@@ -65,7 +65,7 @@ def main(
         model, result = train_classifier(features, train_idx, y[train_idx], sample_w, val_idx, y[val_idx],
                                          n_classes=len(classes), config=config, checkpoint_path=checkpoint,
                                          on_epoch=log)
-    save_model(model_out, model, classes=classes, mel=MelConfig(**section(p, "features")),
+    save_model(model_out, model, classes=classes, mel=MelConfig.from_params(section(p, "features")),
                dropout=config.dropout, input_pool=config.input_pool)
     write_json(metrics, {"best_epoch": result.best_epoch, "best_val_macro_f1": result.best_val_macro_f1,
                          "epochs_run": result.epochs_run, "n_parameters": result.n_parameters,

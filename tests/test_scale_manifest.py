@@ -21,7 +21,7 @@ import pytest
 from musicml.drums.health import HealthThresholds, _duplicate_count, health_report
 from musicml.drums.merge import merge_manifests
 from musicml.errors import InputError
-from musicml.manifest import (COLUMNS, events_frame, flatten_lists, list_lengths, make_event_id, make_event_ids,
+from musicml.manifest import (COLUMNS, events_frame, flatten_lists, is_sorted, list_lengths, make_event_id, make_event_ids,
                               read_events, sort_events, sort_order, write_events)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,6 +92,8 @@ def test_sort_order_is_pandas_stable_mergesort():
     keys = ["source", "session_id", "audio_path", "onset_s", "event_id"]
     expected = df.sort_values(keys, kind="mergesort").index.to_numpy()
     assert sort_order(df, keys).tolist() == expected.tolist()
+    assert not is_sorted(df, keys) and is_sorted(df.loc[expected], keys)
+    assert is_sorted(df.iloc[:1], keys) and not is_sorted(df.loc[expected[::-1]], keys)
 
 
 @pytest.mark.parametrize("techniques", [True, False])  # False: an all-empty list column (list<null> in Parquet)

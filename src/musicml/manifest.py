@@ -93,25 +93,32 @@ def make_event_ids(sources: pd.Series, audio_paths: pd.Series, onsets: pd.Series
     unsure = ~np.isfinite(scaled) | (np.abs(fraction - 0.5) < 1e-6) \
         | (np.abs(scaled) >= 2.0 ** 50) | np.signbit(onset)
     whole = np.where(unsure, 0, np.round(scaled)).astype(np.int64)
-    text = pc.binary_join_element_wise(
-        pa.array(whole // 10_000).cast(pa.string()),
-        pc.utf8_lpad(pa.array(whole % 10_000).cast(pa.string()), 4, "0"), ".")
-    keys = pc.binary_join_element_wise(pa.array(sources, pa.string()), pa.array(audio_paths, pa.string()),
-                                       text, "|").cast(pa.binary()).to_pylist()
-    exact = np.flatnonzero(unsure)
-    for i, source, audio_path, value in zip(exact, pd.Series(sources).iloc[exact].tolist(),
-                                            pd.Series(audio_paths).iloc[exact].tolist(), onset[exact].tolist()):
-        keys[i] = f"{source}|{audio_path}|{round(value, 4):.4f}".encode()
-    digests = b"".join(map(methodcaller("digest"), map(hashlib.sha1, keys)))
-    head = np.frombuffer(digests, dtype=np.uint8).reshape(len(keys), 20)[:, :8]
-    hex_bytes = np.empty((len(keys), 16), dtype=np.uint8)
-    hex_bytes[:, 0::2] = _HEX[head >> 4]
-    hex_bytes[:, 1::2] = _HEX[head & 15]
-    offsets = np.arange(0, 16 * len(keys) + 1, 16, dtype=np.int32)
-    ids = pa.StringArray.from_buffers(len(keys), pa.py_buffer(offsets), pa.py_buffer(hex_bytes.tobytes()))
+    sources, audio_paths = pd.Series(sources), pd.Series(audio_paths)
+    exact = {int(i): f"{s}|{p}|{round(v, 4):.4f}".encode() for i, s, p, v in zip(
+        np.flatnonzero(unsure), sources[unsure].tolist(), audio_paths[unsure].tolist(), onset[unsure].tolist())}
+    hex_bytes = np.empty((len(onset), 16), dtype=np.uint8)
+    # In slices of a million rows: the per-row key bytes objects never all exist at once.
+    for start in range(0, len(onset), _ID_BATCH):
+        stop = min(start + _ID_BATCH, len(onset))
+        text = pc.binary_join_element_wise(
+            pa.array(whole[start:stop] // 10_000).cast(pa.string()),
+            pc.utf8_lpad(pa.array(whole[start:stop] % 10_000).cast(pa.string()), 4, "0"), ".")
+        keys = pc.binary_join_element_wise(pa.array(sources.iloc[start:stop], pa.string()),
+                                           pa.array(audio_paths.iloc[start:stop], pa.string()),
+                                           text, "|").cast(pa.binary()).to_pylist()
+        for i, key in exact.items():
+            if start <= i < stop:
+                keys[i - start] = key
+        digests = b"".join(map(methodcaller("digest"), map(hashlib.sha1, keys)))
+        head = np.frombuffer(digests, dtype=np.uint8).reshape(len(keys), 20)[:, :8]
+        hex_bytes[start:stop, 0::2] = _HEX[head >> 4]
+        hex_bytes[start:stop, 1::2] = _HEX[head & 15]
+    offsets = np.arange(0, 16 * len(onset) + 1, 16, dtype=np.int32)
+    ids = pa.StringArray.from_buffers(len(onset), pa.py_buffer(offsets), pa.py_buffer(hex_bytes.tobytes()))
     return pd.Series(pd.array(ids, dtype="str"))
 
 
+_ID_BATCH = 1_000_000
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 
 
@@ -406,8 +413,26 @@ def sort_order(df: pd.DataFrame, keys: Sequence[str]) -> np.ndarray:
     return order.to_numpy()
 
 
+def is_sorted(df: pd.DataFrame, keys: Sequence[str]) -> bool:
+    """Whether ``df`` is already in ``keys`` order: a few column-wise comparisons, not a sort."""
+    if len(df) < 2:
+        return True
+    in_order = None  # row i <= row i+1 on the keys compared so far (from the last key up)
+    for key in reversed(list(keys)):
+        column = pa.array(df[key])
+        before, after = column[:-1], column[1:]
+        less = pc.fill_null(pc.less(before, after), False)
+        if in_order is None:
+            in_order = pc.or_(less, pc.fill_null(pc.equal(before, after), False))
+        else:
+            in_order = pc.or_(less, pc.and_(pc.fill_null(pc.equal(before, after), False), in_order))
+    return bool(pc.all(in_order).as_py())
+
+
 def sort_events(df: pd.DataFrame) -> pd.DataFrame:
     """Canonical row order, so identical content always gives identical bytes."""
+    if is_sorted(df, SORT_KEYS):  # a stage that only adds a column keeps its input's order
+        return df.reset_index(drop=True)
     return df.take(sort_order(df, SORT_KEYS)).reset_index(drop=True)
 
 
