@@ -145,8 +145,15 @@ def run_stage(name: str, work: Path, engine: str) -> dict:
         table.to_csv(work / "weights.csv", index=False, float_format="%.8g")
     else:
         raise ValueError(name)
-    return {"seconds": time.perf_counter() - start,
-            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {"seconds": time.perf_counter() - start, "peak_mb": peak_rss_mb()}
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM: of its own image, not counting the parent it forked from)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux
 
 
 def _child(name: str, work: Path, engine: str) -> dict:
