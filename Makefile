@@ -65,6 +65,7 @@ soundfonts: setup
 bench: setup
 	$(BIN)/python benchmarks/repro_time.py
 	$(BIN)/python benchmarks/features.py
+	$(BIN)/python benchmarks/scale.py
 	$(BIN)/python benchmarks/onnx_latency.py
 	$(BIN)/python benchmarks/genmeta.py
 	$(BIN)/python benchmarks/router_latency.py

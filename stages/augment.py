@@ -20,7 +20,7 @@ def main(
     """Pitch shift, time stretch, noise and gain on the train split only, `augment.multiplier` copies per hit."""
     p = load_yaml(params)
     config = AugmentConfig(**section(p, "augment"))
-    mel = MelConfig(**section(p, "features"))
+    mel = MelConfig.from_params(section(p, "features"))
     df = read_events(dataset)
     train = df[df["split"] == "train"]
     if config.multiplier > 0:

@@ -9,18 +9,27 @@ from musicml.config import load_yaml, section
 from musicml.console import stage
 from musicml.features import MelConfig, extract_to_store
 from musicml.manifest import read_events
+from musicml.shards import select_shard
 
 
 def main(
-    params: Path = typer.Option("params.yaml", help="Params file; reads `features`."),
+    params: Path = typer.Option("params.yaml", help="Params file; reads `features` and `shard`."),
     dataset: Path = typer.Option("data/interim/dataset.parquet", help="Gated, split manifest."),
     augmented: Path = typer.Option("data/interim/augmented.parquet", help="Augmented training hits."),
     out: Path = typer.Option("data/processed/features", help="Store folder (features.npy + index.parquet)."),
 ) -> None:
-    """Every audio file is decoded once, however many hits it holds; progress is shown."""
-    mel = MelConfig(**section(load_yaml(params), "features"))
+    """Every audio file is decoded once, however many hits it holds; progress is shown.
+
+    `features.workers` processes share the work (same store for any number). With
+    `shard.shard_count` > 1 only the sessions of shard `shard.shard_index` are
+    extracted; `musicml shards merge-features` joins the shard stores.
+    """
+    p = load_yaml(params)
+    cfg = section(p, "features")
+    mel = MelConfig.from_params(cfg)
     events = pd.concat([read_events(dataset), read_events(augmented)], ignore_index=True)
-    extract_to_store(events, out, mel, progress=True)
+    events = select_shard(events, **section(p, "shard"))
+    extract_to_store(events, out, mel, workers=cfg.get("workers", 1), progress=True)
     print(f"features: {len(events)} hits x {mel.n_mels} mels x {mel.n_frames} frames -> {out}")
 
 

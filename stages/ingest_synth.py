@@ -8,15 +8,19 @@ from musicml.config import load_taxonomy, load_yaml, section
 from musicml.console import stage
 from musicml.drums.synth import synthesize
 from musicml.manifest import empty_events, write_events
+from musicml.shards import session_filter
 
 
 def main(
-    params: Path = typer.Option("params.yaml", help="Params file; reads `seed` and `sources.synth`."),
+    params: Path = typer.Option("params.yaml", help="Params file; reads `seed`, `sources.synth` and `shard`."),
     taxonomy: Path = typer.Option("configs/taxonomy.yaml", help="Taxonomy file (class list)."),
     audio_dir: Path = typer.Option("data/raw/synth", help="Folder for the rendered kits (one WAV per kit)."),
     out: Path = typer.Option("data/interim/sources/synth.parquet", help="Events manifest to write."),
 ) -> None:
-    """Render one audio file per virtual kit and write its events manifest."""
+    """Render one audio file per virtual kit and write its events manifest.
+
+    With `shard.shard_count` > 1 only the kits of shard `shard.shard_index` are rendered.
+    """
     p = load_yaml(params)
     cfg = section(p, "sources.synth")
     if not cfg["enabled"]:
@@ -27,6 +31,7 @@ def main(
         audio_dir, n_kits=cfg["n_kits"], hits_per_class=cfg["hits_per_class"], unknown_hits=cfg["unknown_hits"],
         sr=cfg["sr"], seed=p["seed"], technique_prob=cfg["technique_prob"],
         classes=load_taxonomy(taxonomy).classes, progress=True,
+        keep_session=session_filter(**section(p, "shard")),
     )
     write_events(events, out)
     print(f"synth: {len(events)} events in {events['session_id'].nunique()} kits -> {out}")

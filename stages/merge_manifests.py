@@ -22,7 +22,7 @@ def main(
 ) -> None:
     """Concatenate source manifests, recompute stable event ids, drop duplicate hits."""
     cfg = section(load_yaml(params), "merge")
-    merged, counts = merge_manifests({str(p): read_events(p) for p in inputs},
+    merged, counts = merge_manifests({str(p): read_events(p, arrow_lists=True) for p in inputs},
                                      dedup_tolerance_s=cfg["dedup_tolerance_s"])
     write_events(merged, out)
     write_json(summary, counts)

@@ -87,7 +87,7 @@ def main(
                                              on_epoch=log, on_resume=replay, dist=dist)
         if not dist.is_main:
             return
-    save_model(model_out, model, classes=classes, mel=MelConfig(**section(p, "features")),
+    save_model(model_out, model, classes=classes, mel=MelConfig.from_params(section(p, "features")),
                dropout=config.dropout, input_pool=config.input_pool)
     write_json(metrics, {"best_epoch": result.best_epoch, "best_val_macro_f1": result.best_val_macro_f1,
                          "epochs_run": result.epochs_run, "n_parameters": result.n_parameters,

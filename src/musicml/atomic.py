@@ -96,3 +96,9 @@ def write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def copy_file(source: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Copy ``source`` to ``path`` atomically (``path`` never holds a partial copy)."""
+    with atomic_path(path) as tmp:
+        shutil.copyfile(source, tmp)

@@ -28,6 +28,9 @@ app.add_typer(gen_app, name="gen")
 DB_HELP = "Database URL: sqlite:///file.db or postgresql+psycopg://user:pw@host/db (env MUSICML_DB_URL)."
 DEFAULT_DB = "sqlite:///genmeta.db"
 
+shards_app = new_app("Past one machine: join the outputs of sharded runs (shard.shard_count > 1, docs/scaling.md).")
+app.add_typer(shards_app, name="shards")
+
 midi_app = new_app("MIDI datasets (emotion, melody, harmony, dynamics, groove): import, label, count.")
 app.add_typer(midi_app, name="midi")
 
@@ -439,6 +442,37 @@ def _ask(prompt: str) -> str | None:
     typer.echo(prompt, nl=False)
     line = sys.stdin.readline()
     return None if line == "" else line.strip()
+
+
+@shards_app.command("merge-manifests")
+def shards_merge_manifests(
+    shards: list[Path] = typer.Argument(..., help="Shard manifests (Parquet) of one ingest stage, one per shard."),
+    out: Path = typer.Option(..., help="Merged manifest to write (the unsharded stage's output)."),
+) -> None:
+    """Concatenate the shard manifests of one ingest stage: the result is the unsharded manifest, byte for byte."""
+    from musicml.manifest import write_events
+    from musicml.shards import merge_manifest_shards
+
+    merged = merge_manifest_shards(shards)
+    write_events(merged, out)
+    typer.echo(f"shards: {len(merged)} events from {len(shards)} shards -> {out}")
+
+
+@shards_app.command("merge-features")
+def shards_merge_features(
+    stores: list[Path] = typer.Argument(..., help="Shard feature stores (folders with features.npy + index.parquet)."),
+    out: Path = typer.Option("data/processed/features", help="Merged store to write."),
+    order: list[Path] = typer.Option(
+        ["data/interim/dataset.parquet", "data/interim/augmented.parquet"], "--order",
+        help="Manifests the features stage reads, in its order: rows follow them, as unsharded. "
+             "Pass --no-order to keep shard order."),
+    keep_shard_order: bool = typer.Option(False, "--no-order", help="Rows shard after shard; ignore --order."),
+) -> None:
+    """Concatenate shard feature stores; in --order it is the unsharded store, byte for byte."""
+    from musicml.shards import merge_feature_stores, read_order
+
+    rows = merge_feature_stores(stores, out, order=None if keep_shard_order else read_order(order))
+    typer.echo(f"shards: {rows} feature rows from {len(stores)} stores -> {out}")
 
 
 def main() -> None:

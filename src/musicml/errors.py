@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 
 class MusicmlError(Exception):
     """Base class of every error a user can cause (bad input, failed gate, bad config)."""
@@ -30,6 +32,11 @@ class InputError(MusicmlError):
         where = self.path if line is None else f"{self.path}:{line}"
         what = f" field '{field}':" if field else ""
         super().__init__(f"{where}:{what} {message}")
+
+    def __reduce__(self):
+        # Picklable with its keyword fields, so an error raised in a worker process
+        # (features.workers) reaches the parent intact.
+        return functools.partial(InputError, line=self.line, field=self.field), (self.path, self.message)
 
 
 class ConfigError(MusicmlError):

@@ -6,10 +6,12 @@ transform as training.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import librosa
 import numpy as np
@@ -17,8 +19,11 @@ import pandas as pd
 
 from musicml.atomic import atomic_path
 from musicml.audio import check_onset, load_audio, segment
+from musicml.errors import ConfigError
 
 FEATURES_FILE = "features.npy"
+#: Keys of the ``features`` params section that change how the store is computed, never what it holds.
+RUN_KEYS = ("workers",)
 INDEX_FILE = "index.parquet"
 
 
@@ -45,6 +50,11 @@ class MelConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> "MelConfig":
+        """From the ``features`` params section, leaving out the run-time knobs (:data:`RUN_KEYS`)."""
+        return cls(**{k: v for k, v in params.items() if k not in RUN_KEYS})
 
 
 def cut_clip(audio: np.ndarray, onset_s: float, config: MelConfig) -> np.ndarray:
@@ -86,37 +96,124 @@ def iter_event_features(
     load = loader or (lambda p: load_audio(p, sr=config.sr))
     positions = np.arange(len(events))
     for path, group in events.assign(_pos=positions).groupby("audio_path", sort=True):
-        audio = load(path)
-        duration = audio.shape[0] / config.sr
-        for pos, onset, event_id in zip(group["_pos"], group["onset_s"], group["event_id"]):
-            check_onset(float(onset), duration, path=str(path), event_id=str(event_id))
-            yield int(pos), log_mel(cut_clip(audio, float(onset), config), config)
+        images = file_features(load(path), group["onset_s"], group["event_id"], config, path=str(path))
+        yield from zip((int(p) for p in group["_pos"]), images)
+
+
+def file_features(
+    audio: np.ndarray, onsets: Iterable[float], event_ids: Iterable[str], config: MelConfig, *, path: str
+) -> Iterator[np.ndarray]:
+    """Log-mels of the hits at ``onsets`` in one decoded file; an onset outside the audio raises InputError."""
+    duration = audio.shape[0] / config.sr
+    for onset, event_id in zip(onsets, event_ids):
+        check_onset(float(onset), duration, path=path, event_id=str(event_id))
+        yield log_mel(cut_clip(audio, float(onset), config), config)
 
 
 def extract_to_store(
-    events: pd.DataFrame, out_dir: str | os.PathLike, config: MelConfig, *, progress: bool = False
+    events: pd.DataFrame, out_dir: str | os.PathLike, config: MelConfig, *, workers: int = 1,
+    progress: bool = False,
 ) -> None:
     """Compute features of ``events`` into ``out_dir`` (``features.npy`` + ``index.parquet``).
 
-    ``features.npy`` is a ``(n_events, 1, n_mels, n_frames)`` float32 array written
-    through a memory map, so memory stays flat however many events there are.
+    ``features.npy`` is a ``(n_events, 1, n_mels, n_frames)`` float32 array.
+    Every clip is written to its row of the file as soon as it is computed
+    (``os.pwrite`` at the row's offset), so memory stays flat however many
+    events there are: no clip is kept, and no mapped page stays resident.
     Row ``i`` belongs to ``index.parquet`` row ``i`` (the events, in the given order).
     The directory appears atomically.
+
+    Parameters
+    ----------
+    workers : int
+        Processes computing features, one audio file at a time each. Every row
+        is computed by the same code whichever process runs it, so the store is
+        byte-identical for any number of workers.
     """
+    if workers < 1:
+        raise ConfigError(f"features.workers must be >= 1, got {workers}")
     events = events.reset_index(drop=True)
     shape = (len(events), 1, config.n_mels, config.n_frames)
     with atomic_path(out_dir, is_dir=True) as tmp:
+        # open_memmap writes the .npy header and sizes the (sparse) file; rows are filled below.
         store = np.lib.format.open_memmap(tmp / FEATURES_FILE, mode="w+", dtype=np.float32, shape=shape)
-        iterator = iter_event_features(events, config)
+        layout = _StoreLayout(str(tmp / FEATURES_FILE), int(store.offset), int(np.prod(shape[1:])) * 4)
+        del store
+        tasks = _file_tasks(events)
+        bar = None
         if progress:
             from tqdm import tqdm
 
-            iterator = tqdm(iterator, total=len(events), desc="features", unit="hit", mininterval=2.0)
-        for pos, image in iterator:
-            store[pos, 0] = image
-        store.flush()
-        del store
+            bar = tqdm(total=len(events), desc="features", unit="hit", mininterval=2.0)
+        if workers == 1 or len(tasks) < 2:
+            _init_writer(layout, config)
+            done = map(_extract_file, tasks)
+            try:
+                for count in done:
+                    bar is not None and bar.update(count)
+            finally:
+                _close_writer()
+        else:
+            context = multiprocessing.get_context("fork")  # workers start at once, modules already imported
+            with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_writer,
+                                     initargs=(layout, config)) as pool:
+                for count in pool.map(_extract_file, tasks, chunksize=1):
+                    bar is not None and bar.update(count)
+        if bar is not None:
+            bar.close()
         events.to_parquet(tmp / INDEX_FILE, index=False)
+
+
+@dataclass(frozen=True)
+class _StoreLayout:
+    """Where row ``i`` of the store lives: ``offset + i * row_bytes`` in ``path``."""
+
+    path: str
+    offset: int
+    row_bytes: int
+
+
+@dataclass(frozen=True)
+class _FileTask:
+    """The hits of one audio file: their store rows, onsets and ids."""
+
+    audio_path: str
+    rows: np.ndarray
+    onsets: np.ndarray
+    event_ids: list[str]
+
+
+def _file_tasks(events: pd.DataFrame) -> list[_FileTask]:
+    """One task per audio file (sorted by path), so each file is decoded once, by one process."""
+    codes, paths = pd.factorize(events["audio_path"].astype(str), sort=True)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.r_[0, np.cumsum(np.bincount(codes, minlength=len(paths)))]
+    onsets = events["onset_s"].to_numpy(dtype=np.float64)
+    ids = events["event_id"].astype(str).to_numpy()
+    return [_FileTask(str(path), order[a:b], onsets[order[a:b]], ids[order[a:b]].tolist())
+            for path, a, b in zip(paths, bounds[:-1], bounds[1:])]
+
+
+# Per-process writer state: the store's file descriptor and the mel settings.
+_WRITER: dict = {}
+
+
+def _init_writer(layout: _StoreLayout, config: MelConfig) -> None:
+    _WRITER.update(fd=os.open(layout.path, os.O_WRONLY), layout=layout, config=config)
+
+
+def _close_writer() -> None:
+    os.close(_WRITER.pop("fd"))
+
+
+def _extract_file(task: _FileTask) -> int:
+    """Compute and write the log-mels of one file's hits; returns how many."""
+    fd, layout, config = _WRITER["fd"], _WRITER["layout"], _WRITER["config"]
+    audio = load_audio(task.audio_path, sr=config.sr)
+    images = file_features(audio, task.onsets, task.event_ids, config, path=task.audio_path)
+    for row, image in zip(task.rows, images):
+        os.pwrite(fd, np.ascontiguousarray(image, dtype="<f4").tobytes(), layout.offset + int(row) * layout.row_bytes)
+    return len(task.rows)
 
 
 def open_store(store_dir: str | os.PathLike) -> tuple[np.ndarray, pd.DataFrame]:

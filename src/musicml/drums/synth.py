@@ -1005,7 +1005,7 @@ def _write_wav(path: Path, audio: np.ndarray, sr: int) -> None:
 
 def synthesize(out_dir: str | Path, *, n_kits: int, hits_per_class: int, unknown_hits: int, sr: int = 22050,
                seed: int, technique_prob: float = 0.1, classes: Sequence[str] = CLASSES,
-               progress: bool = False) -> pd.DataFrame:
+               progress: bool = False, keep_session: Callable[[str], bool] | None = None) -> pd.DataFrame:
     """Render ``n_kits`` kits as ``out_dir/<kit_id>.wav`` and return their events manifest.
 
     Parameters
@@ -1023,6 +1023,9 @@ def synthesize(out_dir: str | Path, *, n_kits: int, hits_per_class: int, unknown
         an identical manifest.
     progress : bool
         Print one line per kit to stderr.
+    keep_session : callable, optional
+        Render only the kits whose id (the session id) it accepts, e.g. one
+        shard's (:mod:`musicml.shards`); each kit renders the same either way.
 
     Returns
     -------
@@ -1040,6 +1043,8 @@ def synthesize(out_dir: str | Path, *, n_kits: int, hits_per_class: int, unknown
     rows = []
     for kit_index in range(n_kits):
         kit = make_kit(kit_index, seed=seed)
+        if keep_session is not None and not keep_session(kit.kit_id):
+            continue
         audio, events = render_session(kit, classes=classes, hits_per_class=hits_per_class,
                                        unknown_hits=unknown_hits, sr=sr, seed=seed, technique_prob=technique_prob)
         path = out_dir / f"{kit.kit_id}.wav"

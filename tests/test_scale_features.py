@@ -1,0 +1,61 @@
+"""features.workers: the store is byte-identical for any number of worker processes (issue 5)."""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+
+import numpy as np
+import pytest
+
+from musicml.errors import ConfigError, InputError
+from musicml.features import FEATURES_FILE, INDEX_FILE, MelConfig, extract_to_store, open_store
+from test_features import CFG, events_for, session_wav
+
+
+def md5(path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def events(tmp_path):
+    pairs = []
+    for k in range(5):  # five files, hits in shuffled order: rows must land where they belong
+        path = tmp_path / f"s{k}.wav"
+        onsets = [0.05 + 0.15 * i for i in range(5)]
+        session_wav(path, onsets, seconds=1.0)
+        pairs += [(path, o) for o in onsets]
+    order = np.random.default_rng(0).permutation(len(pairs))
+    return events_for([pairs[i] for i in order])
+
+
+def test_one_and_two_workers_give_byte_identical_stores(events, tmp_path):
+    extract_to_store(events, tmp_path / "w1", CFG, workers=1)
+    extract_to_store(events, tmp_path / "w2", CFG, workers=2)
+    for name in (FEATURES_FILE, INDEX_FILE):
+        assert md5(tmp_path / "w1" / name) == md5(tmp_path / "w2" / name)
+    features, index = open_store(tmp_path / "w2")
+    assert features.shape == (len(events), 1, CFG.n_mels, CFG.n_frames)
+    assert np.all(features.max(axis=(1, 2, 3)) > 0)  # every row was written
+    assert index["event_id"].tolist() == events["event_id"].tolist()
+
+
+def test_worker_error_reaches_the_caller_as_input_error(events, tmp_path):
+    bad = events.copy()
+    bad.loc[3, "onset_s"] = 9.0  # past the end of a 1 s file
+    with pytest.raises(InputError, match="past the end"):
+        extract_to_store(bad, tmp_path / "out", CFG, workers=2)
+    assert not (tmp_path / "out").exists()
+
+
+def test_input_error_pickles_with_its_fields():
+    err = pickle.loads(pickle.dumps(InputError("a.jsonl", "bad", line=3, field="onset_s")))
+    assert (err.path, err.line, err.field, str(err)) == ("a.jsonl", 3, "onset_s", "a.jsonl:3: field 'onset_s': bad")
+
+
+def test_workers_param_is_checked_and_left_out_of_the_mel_config(events, tmp_path):
+    with pytest.raises(ConfigError, match="workers"):
+        extract_to_store(events, tmp_path / "x", CFG, workers=0)
+    assert MelConfig.from_params({**CFG.to_dict(), "workers": 4}) == CFG
+    with pytest.raises(TypeError):
+        MelConfig.from_params({**CFG.to_dict(), "n_melz": 3})  # a typo still fails
