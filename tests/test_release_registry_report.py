@@ -1,0 +1,104 @@
+"""`musicml release` (refuses unless readiness passed, then GTO) and `musicml report` (report.md),
+each in a throw-away git repository."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+BIN = Path(sys.executable).parent
+
+
+def _env():
+    return {**os.environ, "PYTHONPATH": str(ROOT / "src"), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+            "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@t"}
+
+
+def _run(*args, cwd, check=True):
+    proc = subprocess.run(list(args), cwd=cwd, env=_env(), capture_output=True, text=True, timeout=300)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def _musicml(*args, cwd, check=True):
+    return _run(sys.executable, "-m", "musicml.cli", *args, cwd=cwd, check=check)
+
+
+def _readiness(passed: bool) -> dict:
+    return {"passed": passed, "gates": {
+        "health": {"passed": True, "value": True, "threshold": True, "op": "==", "source": "metrics/health.json",
+                   "key": "passed"},
+        "openset_auroc": {"passed": passed, "value": 0.95 if passed else 0.8, "threshold": 0.9, "op": ">=",
+                          "source": "metrics/openset.json", "key": "auroc"}}}
+
+
+@pytest.fixture
+def repo(tmp_path):
+    _run("git", "init", "-q", "-b", "main", cwd=tmp_path)
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "dvc.yaml").write_text(
+        "stages:\n  evaluate:\n    cmd: echo\n    metrics:\n      - metrics/eval.json:\n          cache: false\n"
+        "    plots:\n      - metrics/plots/roc.csv:\n          x: fpr\n          y: tpr\n          cache: false\n"
+        "artifacts:\n  drum-classifier:\n    path: models/drum_classifier.onnx\n    type: model\n")
+    (tmp_path / "params.yaml").write_text("train:\n  lr: 0.001\n")
+    return tmp_path
+
+
+def _commit(repo: Path, message: str):
+    _run("git", "add", "-A", cwd=repo)
+    _run("git", "commit", "-qm", message, cwd=repo)
+
+
+def test_release_refuses_unless_readiness_passed_then_registers(repo):
+    (repo / "metrics/readiness.json").write_text(json.dumps(_readiness(False)))
+    _commit(repo, "not ready")
+    refused = _musicml("release", "v0.1.0", cwd=repo, check=False)
+    assert refused.returncode == 1
+    assert "release refused" in refused.stderr and "openset_auroc: 0.8 not >= 0.9" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert _run("git", "tag", cwd=repo).stdout.strip() == ""
+
+    (repo / "metrics/readiness.json").write_text(json.dumps(_readiness(True)))
+    uncommitted = _musicml("release", "v0.1.0", cwd=repo, check=False)
+    assert uncommitted.returncode == 1 and "uncommitted" in uncommitted.stderr
+    _commit(repo, "ready")
+    bad = _musicml("release", "0.1", cwd=repo, check=False)
+    assert bad.returncode == 1 and "semantic version" in bad.stderr
+
+    _musicml("release", "v0.1.0", cwd=repo)
+    assert "drum-classifier@v0.1.0" in _run("git", "tag", cwd=repo).stdout
+    show = _run(str(BIN / "gto"), "show", "--json", cwd=repo)
+    assert "v0.1.0" in show.stdout and "drum-classifier" in show.stdout
+
+
+def test_report_markdown_has_readiness_metrics_and_plots_diff(repo):
+    _run(str(BIN / "dvc"), "init", "-q", cwd=repo)
+    (repo / "metrics/plots").mkdir()
+    (repo / "metrics/eval.json").write_text(json.dumps({"macro_f1": 0.60}))
+    (repo / "metrics/plots/roc.csv").write_text("fpr,tpr\n0,0\n0.5,0.8\n1,1\n")
+    _commit(repo, "baseline")
+    (repo / "metrics/eval.json").write_text(json.dumps({"macro_f1": 0.65}))
+    (repo / "metrics/plots/roc.csv").write_text("fpr,tpr\n0,0\n0.5,0.9\n1,1\n")
+    (repo / "params.yaml").write_text("train:\n  lr: 0.0005\n")
+    (repo / "metrics/readiness.json").write_text(json.dumps(_readiness(False)))
+    _commit(repo, "change")
+
+    _musicml("report", "--base", "HEAD~1", "--out", "report.md", "--plots-dir", "out/plots", cwd=repo)
+    text = (repo / "report.md").read_text()
+    assert text.startswith("## Drum classifier: this change vs HEAD~1")
+    assert "**Readiness: FAIL**" in text and "| openset_auroc | ❌ fail | 0.8 | `auroc >= 0.9` |" in text
+    assert "metrics/eval.json" in text and "macro_f1" in text and "0.05" in text  # the metrics diff table
+    assert "train.lr" in text and "0.0005" in text                               # the params diff table
+    assert (repo / "out/plots/index.html").exists()
+    specs = list((repo / "out/plots/images").glob("*.vl.json"))
+    assert specs, "a vega-lite spec per plot"
+    assert "out/plots/index.html" in text
