@@ -1,5 +1,6 @@
 """Stage readiness: every release gate in one report (metrics/readiness.json) and the HTML release report."""
 
+import re
 from pathlib import Path
 
 import typer
@@ -25,8 +26,9 @@ def main(
     gates = [Gate.from_params(entry) for entry in cfg["gates"]]
     report = evaluate_gates(gates)
     write_json(out, report)
-    svgs = [{"title": p.stem.replace("_", " "), "svg": p.read_text(encoding="utf-8")}
-            for p in sorted(figures.glob("*.svg"))] if figures.is_dir() else []
+    # File names order the figures (ig_00_kick.svg); captions drop the ordering prefix.
+    svgs = [{"title": re.sub(r"^ig_\d+_", "attribution: ", p.stem).replace("_", " "),
+             "svg": p.read_text(encoding="utf-8")} for p in sorted(figures.glob("*.svg"))] if figures.is_dir() else []
     write_text(html, render_html(report, openset=read_metrics(openset) if openset.exists() else None,
                                  negatives=read_metrics(negatives) if negatives.exists() else None, figures=svgs))
     passed = sum(g["passed"] for g in report["gates"].values())

@@ -102,3 +102,45 @@ def test_report_markdown_has_readiness_metrics_and_plots_diff(repo):
     specs = list((repo / "out/plots/images").glob("*.vl.json"))
     assert specs, "a vega-lite spec per plot"
     assert "out/plots/index.html" in text
+
+
+def test_compare_metrics_command_fails_on_a_regression(repo):
+    import yaml
+
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    (repo / "params.yaml").write_text(yaml.safe_dump({"compare": params["compare"]}))
+    health = {"passed": True, "class_counts": {"kick": 640, "snare": 640}, "taxonomy_drift": 0,
+              "gating_results": [{"gate": "min_class_count", "passed": True}]}
+    (repo / "metrics/health.json").write_text(json.dumps(health))
+    (repo / "metrics/eval.json").write_text(json.dumps({"macro_f1": 0.70}))
+    _commit(repo, "baseline")
+    (repo / "metrics/eval.json").write_text(json.dumps({"macro_f1": 0.695}))
+    ok = _musicml("compare-metrics", "--ref", "main", "--json-output", "out/diff.json", cwd=repo)
+    assert "regression guards vs main: PASS" in ok.stdout
+    assert json.loads((repo / "out/diff.json").read_text())["passed"] is True
+
+    (repo / "metrics/eval.json").write_text(json.dumps({"macro_f1": 0.65}))
+    health["class_counts"]["snare"] = 600
+    (repo / "metrics/health.json").write_text(json.dumps(health))
+    bad = _musicml("compare-metrics", "--ref", "main", "--json-output", "out/diff.json", cwd=repo, check=False)
+    assert bad.returncode == 1 and "2 regression(s) vs main" in bad.stderr and "Traceback" not in bad.stderr
+    diff = json.loads((repo / "out/diff.json").read_text())
+    assert diff["ref"] == "main" and {f.split(":")[0] for f in diff["failures"]} == {"guard macro_f1", "count snare"}
+
+
+def test_cml_workflow_uses_the_make_targets_and_posts_the_report():
+    import yaml
+
+    workflow = yaml.safe_load((ROOT / ".github/workflows/cml.yaml").read_text())
+    triggers = workflow[True] if True in workflow else workflow["on"]  # YAML 1.1 reads `on:` as true
+    assert "pull_request" in triggers and triggers["push"]["branches"] == ["main"]
+    steps = workflow["jobs"]["report"]["steps"]
+    script = "\n".join(s.get("run", "") for s in steps)
+    for needed in ("make setup", "make repro", "make report", "make compare", "cml comment create",
+                   "dvc pull"):
+        assert needed in script, needed
+    makefile = (ROOT / "Makefile").read_text()
+    for target in ("compare:", "report:", "release:", "sweep:"):
+        assert f"\n{target}" in makefile, target
+    uploads = [s for s in steps if s.get("uses", "").startswith("actions/upload-artifact")]
+    assert uploads and "metrics/*.html" in uploads[0]["with"]["path"]

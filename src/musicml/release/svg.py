@@ -26,27 +26,31 @@ def _diverging(value: float) -> str:
     return f"#{g:02x}{g:02x}ff"
 
 
-def heatmap(matrix: np.ndarray, *, title: str, cell: int = 4, x_label: str = "frame", y_label: str = "mel band") -> str:
+def heatmap(matrix: np.ndarray, *, title: str, cell: int = 4, levels: int = 10, x_label: str = "frame",
+            y_label: str = "mel band") -> str:
     """A diverging heat map of ``matrix`` (rows drawn bottom-up: low mel bands at the bottom).
 
     Values are scaled by the largest absolute value, so red is "pushes towards
-    the class" and blue "pushes away", whatever the units.
+    the class" and blue "pushes away", whatever the units. Colours are
+    quantised to ``2 * levels + 1`` steps and each step is one ``<path>``: the
+    file stays small enough to keep in git and inline in the report.
     """
     m = np.asarray(matrix, dtype=np.float64)
     if m.ndim != 2 or m.size == 0:
         raise ValueError(f"heatmap needs a non-empty 2-D matrix, got shape {m.shape}")
     scale = float(np.abs(m).max()) or 1.0
+    steps = np.rint(m / scale * levels).astype(int)      # -levels .. levels
     rows, cols = m.shape
     top, left = 18, 14
     width, height = left + cols * cell + 2, top + rows * cell + 14
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
              f'height="{height}" font-family="sans-serif" font-size="9">',
              f'<text x="{left}" y="11">{escape(title)}</text>']
-    for r in range(rows):
-        y = top + (rows - 1 - r) * cell
-        for c in range(cols):
-            parts.append(f'<rect x="{left + c * cell}" y="{y}" width="{cell}" height="{cell}" '
-                         f'fill="{_diverging(m[r, c] / scale)}"/>')
+    for step in sorted(set(steps.ravel().tolist())):
+        r_idx, c_idx = np.nonzero(steps == step)
+        d = "".join(f"M{left + c * cell} {top + (rows - 1 - r) * cell}h{cell}v{cell}h-{cell}z"
+                    for r, c in zip(r_idx, c_idx))
+        parts.append(f'<path fill="{_diverging(step / levels)}" d="{d}"/>')
     parts.append(f'<text x="{left}" y="{height - 3}">{escape(x_label)} &#8594;</text>')
     parts.append(f'<text x="9" y="{top + rows * cell}" transform="rotate(-90 9 {top + rows * cell})">'
                  f'{escape(y_label)} &#8594;</text>')
@@ -77,9 +81,12 @@ def scatter(points: np.ndarray, labels: Sequence[str], *, title: str, classes: S
              f'<text x="{pad}" y="12">{escape(title)}</text>',
              f'<rect x="{pad / 2}" y="{pad / 2 + 6}" width="{size - pad}" height="{size - pad - 6}" fill="none" '
              f'stroke="#ccc"/>']
-    for (x, y), label in zip(xy, labels):
-        parts.append(f'<circle cx="{x:.1f}" cy="{size - y:.1f}" r="2.2" fill="{colour.get(label, "#888")}" '
-                     f'fill-opacity="0.75"/>')
+    labels = np.asarray(labels, dtype=object)
+    for c in list(classes) + sorted(set(labels) - set(classes)):
+        # one group per class: the colour is written once, not per point
+        dots = "".join(f'<circle cx="{x:.1f}" cy="{size - y:.1f}" r="2.2"/>' for x, y in xy[labels == c])
+        if dots:
+            parts.append(f'<g fill="{colour.get(c, "#888")}" fill-opacity="0.75">{dots}</g>')
     for i, c in enumerate(classes):
         parts.append(f'<circle cx="{size + 8}" cy="{20 + 14 * i}" r="4" fill="{colour[c]}"/>'
                      f'<text x="{size + 16}" y="{24 + 14 * i}">{escape(c)}</text>')
