@@ -92,9 +92,12 @@ def test_report_markdown_has_readiness_metrics_and_plots_diff(repo):
     (repo / "metrics/readiness.json").write_text(json.dumps(_readiness(False)))
     _commit(repo, "change")
 
-    _musicml("report", "--base", "HEAD~1", "--out", "report.md", "--plots-dir", "out/plots", cwd=repo)
+    (repo / "guards.txt").write_text("regression guards vs HEAD~1: PASS\nstatus kind name\npass guard macro_f1\n")
+    _musicml("report", "--base", "HEAD~1", "--out", "report.md", "--plots-dir", "out/plots", "--guards", "guards.txt",
+             cwd=repo)
     text = (repo / "report.md").read_text()
     assert text.startswith("## Drum classifier: this change vs HEAD~1")
+    assert "<details><summary>regression guards vs HEAD~1: PASS</summary>" in text and "pass guard macro_f1" in text
     assert "**Readiness: FAIL**" in text and "| openset_auroc | ❌ fail | 0.8 | `auroc >= 0.9` |" in text
     assert "metrics/eval.json" in text and "macro_f1" in text and "0.05" in text  # the metrics diff table
     assert "train.lr" in text and "0.0005" in text                               # the params diff table

@@ -176,9 +176,9 @@ def format_checks(result: Mapping[str, Any], *, ref_name: str) -> str:
         return "-" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
 
     lines = [f"regression guards vs {ref_name}: {'PASS' if result['passed'] else 'FAIL'}",
-             f"{'status':8} {'kind':8} {'name':40} {'ref':>10} {'current':>10} {'delta':>10}  note"]
+             f"{'status':8} {'kind':8} {'name':50} {'ref':>10} {'current':>10} {'delta':>10}  note"]
     for ch in result["checks"]:
-        lines.append(f"{ch['status']:8} {ch['kind']:8} {ch['name'][:40]:40} {show(ch['ref']):>10} "
+        lines.append(f"{ch['status']:8} {ch['kind']:8} {ch['name'][:50]:50} {show(ch['ref']):>10} "
                      f"{show(ch['current']):>10} {show(ch['delta']):>10}  {ch['note']}")
     return "\n".join(lines) + "\n"
 

@@ -44,8 +44,10 @@ def compose_markdown(*, title: str, metrics_diff_md: str, params_diff_md: str, p
     parts = [f"## {title}", ""]
     if readiness is not None:
         parts += ["### Readiness", "", readiness_markdown(readiness)]
-    if guards:
-        parts += ["### Regression guards", "", "```", guards.rstrip(), "```", ""]
+    if guards:  # the verdict line shows, the per-check table folds away
+        head, _, rest = guards.strip().partition("\n")
+        parts += ["### Regression guards", "", f"<details><summary>{head}</summary>", "", "```", rest, "```", "",
+                  "</details>", ""]
     parts += ["### Metrics", "", metrics_diff_md.strip() or "No metric changed.", ""]
     parts += ["### Params", "", params_diff_md.strip() or "No param changed.", ""]
     parts += ["### Plots", ""]
