@@ -86,3 +86,25 @@ def test_bad_grids_are_config_errors():
         expand_grid({"train.lr": 0.001})
     with pytest.raises(ConfigError, match="SWEEP_JOBS"):
         start_command(0)
+
+
+def test_sweep_dry_run_prints_the_queue_and_start_commands(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    from conftest import ROOT
+
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"sweep": params["sweep"]}))
+    proc = subprocess.run([sys.executable, "-m", "musicml.cli", "sweep", "--dry-run"], cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(ROOT / "src"), "SWEEP_JOBS": "3"},
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    n = len(expand_grid(params["sweep"]["grid"]))
+    assert sum(line.startswith("dvc exp run --queue") for line in lines) == n
+    assert "dvc queue start -j 3" in lines
+    assert lines[-1].startswith(f"sweep: {n} experiments") and "--sort-by" in lines[-1]
