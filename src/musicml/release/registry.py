@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 import subprocess
 from typing import Sequence
 
@@ -40,7 +41,7 @@ def register(artifact: str, version: str, *, readiness_path: str | os.PathLike =
     The readiness file is read from the working tree: run ``dvc repro readiness``
     and commit first, so the tag points at the commit whose metrics passed.
     """
-    check_ready(os.path.join(str(cwd), str(readiness_path)))
+    check_ready(Path(cwd) / readiness_path)  # Path('.') / p is p: errors name the path as given
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", str(readiness_path),
                             "dvc.lock"], cwd=cwd, capture_output=True, text=True)
     if dirty.returncode != 0:
