@@ -9,7 +9,8 @@ HYDROGEN_KITS ?= /usr/share/hydrogen/data/drumkits
 # dvc.yaml runs `python stages/...`: the venv must come first on PATH.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup repro test test-fast kits soundfonts bench push pull s3-local s3-local-stop clean-venv
+.PHONY: setup repro test test-fast kits soundfonts bench push pull s3-local s3-local-stop clean-venv \
+	compare report release sweep
 
 # The venv is rebuilt whenever the lock or the project metadata changes.
 $(STAMP): requirements.lock pyproject.toml
@@ -92,6 +93,36 @@ s3-local: setup
 
 s3-local-stop: setup
 	$(BIN)/musicml s3 local stop
+
+# Release readiness (README "Release readiness").
+# `make compare [REF=main]`: dvc metrics/plots diff against REF, then the regression guards
+# of params `compare` (exit 1 on a regression); everything lands in compare/.
+REF ?= main
+COMPARE_DIR ?= compare
+compare: setup
+	@mkdir -p $(COMPARE_DIR)
+	$(BIN)/dvc metrics diff $(REF) --precision 4 | tee $(COMPARE_DIR)/metrics_diff.txt
+	$(BIN)/dvc plots diff $(REF) --out $(COMPARE_DIR)/plots
+	$(BIN)/musicml compare-metrics --ref $(REF) --json-output $(COMPARE_DIR)/diff.json | tee $(COMPARE_DIR)/guards.txt; \
+	  exit $${PIPESTATUS[0]}
+
+# `make report [REF=main]`: report.md as CML posts it (readiness, guards, metrics/params/plots diff).
+report: setup
+	@mkdir -p $(COMPARE_DIR)
+	-$(BIN)/musicml compare-metrics --ref $(REF) --json-output $(COMPARE_DIR)/diff.json > $(COMPARE_DIR)/guards.txt
+	$(BIN)/musicml report --base $(REF) --out report.md --plots-dir $(COMPARE_DIR)/plots --guards $(COMPARE_DIR)/guards.txt
+
+# `make release VERSION=v0.1.0`: refuses unless metrics/readiness.json passed (and is committed),
+# then registers the drum-classifier artifact with GTO (a git tag); `gto show` lists versions.
+release: setup
+	@test -n "$(VERSION)" || { echo "make release: give VERSION=vX.Y.Z" >&2; exit 2; }
+	$(BIN)/musicml release $(VERSION)
+	$(BIN)/gto show
+
+# `make sweep [SWEEP_JOBS=2]`: queue params `sweep.grid` as DVC experiments and run them.
+SWEEP_JOBS ?= 1
+sweep: setup
+	$(BIN)/musicml sweep --jobs $(SWEEP_JOBS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -12,6 +12,7 @@ from musicml.drums.checkpoint import load_model
 from musicml.drums.export import export_onnx, latency_ms, parity
 from musicml.errors import GateError
 from musicml.features import open_store
+from musicml.release.gates import read_metrics
 
 
 def main(
@@ -20,13 +21,17 @@ def main(
     store: Path = typer.Option("data/processed/features", help="Feature store (test rows give the parity check)."),
     out: Path = typer.Option("models/drum_classifier.onnx", help="ONNX file."),
     metrics: Path = typer.Option("metrics/export.json", help="Parity and latency figures."),
+    openset: Path = typer.Option("metrics/openset.json",
+                                 help="openset_eval figures: the chosen unknown score is stored in the model."),
 ) -> None:
     """Fails when max |logit difference| exceeds `export.parity_tolerance`."""
     import onnxruntime as ort
 
     cfg = section(load_yaml(params), "export")
     model, classes, mel = load_model(model_path)
-    export_onnx(model, out, classes=classes, mel=mel, opset=cfg["opset"])
+    chosen = read_metrics(openset)
+    export_onnx(model, out, classes=classes, mel=mel, opset=cfg["opset"],
+                unknown_score={"score": chosen["score"], "threshold": chosen["threshold"]})
     features, index = open_store(store)
     test = np.flatnonzero((index["split"] == "test").to_numpy())
     options = ort.SessionOptions()

@@ -23,6 +23,8 @@ def tiny_params(**overrides) -> dict:
     params["evaluate"].update(baseline_trees=10)
     params["bootstrap"].update(iterations=50)
     params["export"].update(latency_runs=2)
+    if "interpret" in params:  # release readiness: a few attributed hits, a coarse path
+        params["interpret"].update(hits_per_class=2, ig_steps=4)
     if "gen" in params:  # generation metadata: a dozen short clips
         params["gen"]["synth"].update(n_generations=12, seconds=2.0)
     router = params["router"]

@@ -24,6 +24,9 @@ OUTPUTS = [
     "metrics/merge.json", "metrics/health.json", "metrics/health.html", "metrics/weights.json",
     "metrics/train.json", "metrics/train/metrics.json", "metrics/eval.json", "metrics/plots/confusion.csv",
     "metrics/bootstrap.json", "metrics/export.json",
+    "metrics/openset.json", "metrics/plots/openset_roc.csv", "data/processed/hard_negatives.jsonl",
+    "metrics/hard_negatives.json", "metrics/interpret/embedding_pca.svg", "metrics/readiness.json",
+    "metrics/report.html",
     "data/raw/genmeta/default", "data/processed/genmeta/export/train.jsonl", "metrics/gen_stats.json",
     "metrics/plots/gen_quality_hist.csv",
 ]

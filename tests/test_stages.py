@@ -37,7 +37,7 @@ def pipeline(tmp_path_factory):
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     for stage in ("ingest_synth", "ingest_hydrogen", "ingest_soundfont", "ingest_manifest", "merge_manifests",
                   "split", "health",
-                  "weights", "augment", "features", "train", "evaluate", "bootstrap_eval", "export"):
+                  "weights", "augment", "features", "train", "evaluate", "bootstrap_eval", "openset_eval", "export"):
         proc = subprocess.run([sys.executable, str(ROOT / "stages" / f"{stage}.py")], cwd=work, env=env,
                               capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, f"{stage}: {proc.stderr[-2000:]}"

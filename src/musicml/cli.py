@@ -51,8 +51,10 @@ def predict(
     """Classify drum hits with the exported model.
 
     Without onset_s a row's hit starts at the first sound in its file.
-    unknown_score is 1 - max probability: high means the hit is probably not
-    one of the known classes.
+    unknown_score (0-1) is high when the hit is probably not one of the known
+    classes; it uses the open-set score the openset_eval stage found better and
+    stored in the model: 1 - max probability, or the energy score centred on
+    its 95 %-TPR threshold (0.5 there).
     """
     import pandas as pd
 
@@ -473,6 +475,94 @@ def shards_merge_features(
 
     rows = merge_feature_stores(stores, out, order=None if keep_shard_order else read_order(order))
     typer.echo(f"shards: {rows} feature rows from {len(stores)} stores -> {out}")
+@app.command("compare-metrics")
+def compare_metrics_cmd(
+    ref: str = typer.Option("main", help="Git ref of the baseline (branch, tag, commit)."),
+    params: Path = typer.Option("params.yaml", help="Params file; reads `compare` (guards, max_drop, ...)."),
+    json_output: Path = typer.Option(None, "--json-output", help="Write the checks as JSON here too."),
+) -> None:
+    """Regression guards of the workspace's metrics against REF; exit 1 when one fails.
+
+    Fails when a guarded figure (e.g. macro-F1) gets worse by more than its
+    tolerance, a label's count drops by more than `compare.max_drop`, a gate
+    that passed on REF fails now, or the unknown-label count grows.
+    """
+    from musicml.atomic import write_json
+    from musicml.compare import CompareConfig, compare_metrics, format_checks, metrics_sources, read_metrics_at
+    from musicml.config import load_yaml, section
+    from musicml.errors import GateError
+
+    config = CompareConfig.from_params(section(load_yaml(params), "compare"))
+    files = metrics_sources(config)
+    result = compare_metrics(read_metrics_at(ref, files), read_metrics_at(None, files), config)
+    typer.echo(format_checks(result, ref_name=ref), nl=False)
+    if json_output is not None:
+        write_json(json_output, {"ref": ref, **result})
+    if not result["passed"]:
+        raise GateError(f"{len(result['failures'])} regression(s) vs {ref}: {result['failures'][0]}")
+
+
+@app.command("report")
+def report_cmd(
+    base: str = typer.Option("main", help="Git ref to diff metrics, params and plots against."),
+    out: Path = typer.Option("report.md", help="Markdown report to write (what CML posts)."),
+    plots_dir: Path = typer.Option("report-plots", help="Folder for the plots diff (index.html, images)."),
+    readiness: Path = typer.Option("metrics/readiness.json", help="Readiness report to show as a table."),
+    guards: Path = typer.Option(None, help="Printout of `musicml compare-metrics` to include (optional)."),
+    title: str = typer.Option("Drum classifier: this change vs {base}", help="Heading; {base} is filled in."),
+) -> None:
+    """Build report.md: readiness table, `dvc metrics diff`, `dvc params diff`, `dvc plots diff` images.
+
+    Plot images need vega-lite's `vl2svg` on PATH (npm install -g vega-lite
+    vega-cli); without it the report points at the HTML diff in PLOTS_DIR.
+    """
+    from musicml.release.report import build_report
+
+    build_report(base=base, out=out, plots_dir=plots_dir, readiness_path=readiness, guards_path=guards,
+                 title=title.format(base=base))
+    typer.echo(f"report: {out} (plots in {plots_dir})")
+
+
+@app.command("release")
+def release_cmd(
+    version: str = typer.Argument(..., help="Semantic version with a leading v, e.g. v0.1.0."),
+    artifact: str = typer.Option("drum-classifier", help="Artifact name declared in dvc.yaml `artifacts:`."),
+    readiness: Path = typer.Option("metrics/readiness.json", help="Readiness report that must have passed."),
+    ref: str = typer.Option("HEAD", help="Commit to register."),
+) -> None:
+    """Register VERSION of the model with GTO (a git tag), only when readiness passed and is committed.
+
+    Push the tag yourself (git push origin TAG); `gto show` lists versions and stages.
+    """
+    from musicml.release.registry import register
+
+    typer.echo(register(artifact, version, readiness_path=readiness, ref=ref))
+
+
+@app.command("sweep")
+def sweep_cmd(
+    params: Path = typer.Option("params.yaml", help="Params file; reads `sweep` (grid, prefix, rank_by)."),
+    jobs: int = typer.Option(1, envvar="SWEEP_JOBS", help="Experiments run at once (dvc queue start -j)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the dvc command lines, run nothing."),
+) -> None:
+    """Queue every point of `sweep.grid` with `dvc exp run --queue -S key=value ...`, then `dvc queue start -j N`.
+
+    Follow with `dvc queue status`; `dvc exp show --sort-by <sweep.rank_by>` ranks the results.
+    """
+    import shlex
+    import subprocess
+
+    from musicml.config import load_yaml, section
+    from musicml.errors import MusicmlError
+    from musicml.sweep import queue_commands, rank_command, start_command
+
+    cfg = section(load_yaml(params), "sweep")
+    commands = queue_commands(cfg["grid"], prefix=cfg.get("prefix", "sweep")) + [start_command(jobs)]
+    for cmd in commands:
+        typer.echo(shlex.join(cmd))
+        if not dry_run and subprocess.run(cmd).returncode != 0:
+            raise MusicmlError(f"sweep: command failed: {shlex.join(cmd)}")
+    typer.echo(f"sweep: {len(commands) - 1} experiments; rank them with: {shlex.join(rank_command(cfg['rank_by']))}")
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ import numpy as np
 
 from musicml.audio import first_onset, load_audio
 from musicml.errors import InputError
-from musicml.evaluation import softmax
+from musicml.evaluation import energy_score, softmax
 from musicml.features import MelConfig, cut_clip, log_mel
 from musicml.manifest import iter_jsonl
 
@@ -22,6 +22,9 @@ class OnnxClassifier:
     session: object
     classes: list[str]
     mel: MelConfig
+    #: ``{"score": "max_softmax" | "energy", "threshold": float}`` from the model's metadata
+    #: (chosen by openset_eval); models exported before it fall back to max-softmax.
+    unknown: dict | None = None
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "OnnxClassifier":
@@ -37,11 +40,21 @@ class OnnxClassifier:
         meta = session.get_modelmeta().custom_metadata_map
         if "musicml.classes" not in meta or "musicml.features" not in meta:
             raise InputError(path, "ONNX model lacks musicml metadata (classes, features); export it with musicml")
-        return cls(session, json.loads(meta["musicml.classes"]), MelConfig(**json.loads(meta["musicml.features"])))
+        unknown = json.loads(meta["musicml.unknown_score"]) if "musicml.unknown_score" in meta else None
+        return cls(session, json.loads(meta["musicml.classes"]), MelConfig(**json.loads(meta["musicml.features"])),
+                   unknown)
 
     def logits(self, images: np.ndarray) -> np.ndarray:
         """Logits for a ``(batch, 1, n_mels, n_frames)`` float32 array."""
         return self.session.run(["logits"], {"log_mel": np.asarray(images, dtype=np.float32)})[0]
+
+    def unknown_scores(self, logits: np.ndarray) -> np.ndarray:
+        """Per-hit unknown score in [0, 1] with the open-set score stored in the model (high = not a known class)."""
+        from musicml.release.openset import unknown_score
+
+        spec = self.unknown or {"score": "max_softmax", "threshold": None}
+        known = softmax(logits).max(axis=1) if spec["score"] == "max_softmax" else energy_score(logits)
+        return unknown_score(known, score=spec["score"], threshold=spec["threshold"])
 
 
 def _read_requests(path: str) -> list[tuple[int, dict]]:
@@ -64,7 +77,9 @@ def predict_manifest(model: OnnxClassifier, manifest_path: str, *, batch_size: i
     directory, then from the manifest's folder) and may give ``onset_s``; without
     it the hit starts at the file's first sound. Output rows are the input
     fields plus ``label``, ``probabilities`` (class → p) and ``unknown_score``
-    (1 − max probability: high means "not a hit of a known class").
+    in [0, 1] (high means "not a hit of a known class"): with the open-set score
+    the openset_eval stage chose and stored in the model (1 − max probability,
+    or the energy score centred on its 95 %-TPR threshold, where it is 0.5).
     """
     base = os.path.dirname(os.path.abspath(manifest_path))
     requests = _read_requests(manifest_path)
@@ -86,12 +101,13 @@ def predict_manifest(model: OnnxClassifier, manifest_path: str, *, batch_size: i
             raise InputError(manifest_path, f"onset {onset} s is past the end of {audio_path}", line=lineno,
                              field="onset_s")
         images[i, 0] = log_mel(cut_clip(audio, onset, model.mel), model.mel)
-    probs = np.concatenate([softmax(model.logits(images[s:s + batch_size]))
-                            for s in range(0, len(images), batch_size)]) if len(images) else np.zeros((0, 0))
+    logits = np.concatenate([model.logits(images[s:s + batch_size]) for s in range(0, len(images), batch_size)]) \
+        if len(images) else np.zeros((0, len(model.classes)), dtype=np.float32)
+    probs, unknown = softmax(logits), model.unknown_scores(logits)
     out = []
-    for (lineno, row), p in zip(requests, probs):
+    for (lineno, row), p, u in zip(requests, probs, unknown):
         out.append({**row, "label": model.classes[int(np.argmax(p))],
                     "probabilities": {c: round(float(v), 6) for c, v in zip(model.classes, p)},
-                    "unknown_score": round(float(1.0 - p.max()), 6)})
+                    "unknown_score": round(float(u), 6)})
     return out
 

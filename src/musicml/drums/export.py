@@ -18,11 +18,17 @@ from musicml.features import MelConfig
 
 METADATA_CLASSES = "musicml.classes"
 METADATA_FEATURES = "musicml.features"
+#: The open-set score ``musicml predict`` turns into ``unknown_score`` ({"score", "threshold"}, openset_eval).
+METADATA_UNKNOWN_SCORE = "musicml.unknown_score"
 
 
 def export_onnx(model: torch.nn.Module, path: str | os.PathLike, *, classes: list[str],
-                mel: MelConfig, opset: int = 17) -> None:
-    """Write ``model`` as ONNX with a dynamic batch axis and musicml metadata."""
+                mel: MelConfig, opset: int = 17, unknown_score: dict | None = None) -> None:
+    """Write ``model`` as ONNX with a dynamic batch axis and musicml metadata.
+
+    ``unknown_score`` (``{"score": "energy", "threshold": t}``, chosen by the
+    openset_eval stage) is stored so inference rejects unknowns the same way.
+    """
     import onnx
 
     model = model.eval().cpu()
@@ -34,8 +40,11 @@ def export_onnx(model: torch.nn.Module, path: str | os.PathLike, *, classes: lis
             dynamo=False,
         )
         proto = onnx.load(str(tmp))
-        for key, value in ((METADATA_CLASSES, json.dumps(list(classes))),
-                           (METADATA_FEATURES, json.dumps(mel.to_dict(), sort_keys=True))):
+        metadata = [(METADATA_CLASSES, json.dumps(list(classes))),
+                    (METADATA_FEATURES, json.dumps(mel.to_dict(), sort_keys=True))]
+        if unknown_score is not None:
+            metadata.append((METADATA_UNKNOWN_SCORE, json.dumps(unknown_score, sort_keys=True)))
+        for key, value in metadata:
             entry = proto.metadata_props.add()
             entry.key, entry.value = key, value
         onnx.checker.check_model(proto)

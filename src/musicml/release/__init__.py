@@ -1,0 +1,1 @@
+"""Release readiness of the drum model: open-set scores, hard negatives, gates, comparison, report, registry."""

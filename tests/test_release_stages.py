@@ -1,0 +1,204 @@
+"""The release stages run as DVC runs them (openset_eval, hard_negatives, interpret, readiness, export's
+unknown score, `musicml predict`), on a small synthetic feature store and a briefly trained model."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from conftest import ROOT, tiny_params
+from musicml.config import load_taxonomy
+from musicml.drums.checkpoint import save_model
+from musicml.drums.model import DrumClassifierCNN
+from musicml.features import FEATURES_FILE, INDEX_FILE, MelConfig
+from musicml.manifest import events_frame, write_events
+
+MEL = MelConfig(n_mels=32, n_frames=32)
+
+
+def _store(work, classes, rng):
+    """Each class is a bright horizontal band at its own mel row; unknowns are broadband noise."""
+    rows, images = [], []
+    for session, split in enumerate(["train", "train", "test", "openset"]):
+        for c, name in enumerate(classes + ["unknown"] * 4):
+            for k in range(3):
+                label = name if split != "openset" else "unknown"
+                if (split == "openset") != (name == "unknown"):
+                    continue
+                img = rng.normal(-60, 3, (MEL.n_mels, MEL.n_frames))
+                if label == "unknown":
+                    img += rng.uniform(0, 30, MEL.n_mels)[:, None]
+                else:
+                    img[2 + 2 * c: 4 + 2 * c, 2:] += 50
+                images.append(img)
+                rows.append({"source": "synth", "session_id": f"kit{session}", "kit": f"kit{session}",
+                             "audio_path": f"data/raw/synth/kit{session}.wav", "onset_s": float(len(rows)),
+                             "label": label, "split": split})
+    split = [r.pop("split") for r in rows]
+    events = events_frame(rows)
+    events["split"] = split
+    store = work / "data/processed/features"
+    store.mkdir(parents=True)
+    np.save(store / FEATURES_FILE, np.asarray(images, dtype=np.float32)[:, None])
+    events.to_parquet(store / INDEX_FILE, index=False)
+    write_events(events, work / "data/interim/dataset.parquet")
+    return np.asarray(images, dtype=np.float32)[:, None], events
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    work = tmp_path_factory.mktemp("release")
+    (work / "configs").mkdir()
+    (work / "configs/taxonomy.yaml").write_text((ROOT / "configs/taxonomy.yaml").read_text())
+    classes = list(load_taxonomy(ROOT / "configs/taxonomy.yaml").classes)
+    rng = np.random.default_rng(0)
+    features, events = _store(work, classes, rng)
+    torch.manual_seed(0)
+    model = DrumClassifierCNN(len(classes), dropout=0.0, input_pool=1)
+    train = (events["split"] == "train").to_numpy()
+    x = torch.from_numpy(features[train])
+    y = torch.tensor([classes.index(lbl) for lbl in events["label"][train]])
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    for _ in range(25):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    (work / "models").mkdir()
+    save_model(work / "models/drum_classifier.pt", model.eval(), classes=classes, mel=MEL, dropout=0.0, input_pool=1)
+    params = tiny_params()
+    params["hard_negatives"]["min_confidence"] = 0.0
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return work
+
+
+@pytest.fixture(scope="module")
+def ran(work, run_stage_module):
+    for stage in ("evaluate", "openset_eval", "hard_negatives", "interpret", "export"):
+        run_stage_module(stage, cwd=work)
+    # The other gate sources, as their stages (tested elsewhere) write them.
+    (work / "metrics/health.json").write_text(json.dumps({"passed": True}))
+    (work / "metrics/bootstrap.json").write_text(json.dumps({"all": {"model": {"macro_f1": {"low": 0.7}}}}))
+    return work
+
+
+@pytest.fixture(scope="module")
+def run_stage_module():
+    import os
+    import subprocess
+    import sys
+
+    def run(name, *args, cwd, check=True):
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+        proc = subprocess.run([sys.executable, str(ROOT / "stages" / f"{name}.py"), *args], cwd=cwd, env=env,
+                              capture_output=True, text=True, timeout=600)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"stage {name} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    return run
+
+
+def test_openset_metrics_and_roc_plot(ran):
+    m = json.loads((ran / "metrics/openset.json").read_text())
+    assert m["score"] in ("max_softmax", "energy") and m["known_events"] == 36 and m["unknown_events"] == 12
+    assert m["auroc"] == max(s["auroc"] for s in m["scores"].values())
+    assert m["auroc"] > 0.5  # unknowns are noise, known hits a clear band
+    assert set(m["gates"]) == {"auroc", "fpr_at_tpr"} and m["gates"]["auroc"]["threshold"] == 0.9
+    assert m["passed"] == all(g["passed"] for g in m["gates"].values())
+    roc = pd.read_csv(ran / "metrics/plots/openset_roc.csv")
+    assert list(roc.columns) == ["fpr", "tpr_max_softmax", "tpr_energy"] and len(roc) == 101
+
+
+def test_strict_openset_fails_after_writing_metrics(ran, run_stage_module, tmp_path):
+    params = yaml.safe_load((ran / "params.yaml").read_text())
+    params["openset"].update(strict=True, min_auroc=1.01)
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(params))
+    out = tmp_path / "openset.json"
+    proc = run_stage_module("openset_eval", "--params", str(tmp_path / "p.yaml"), "--metrics", str(out),
+                            "--roc-csv", str(tmp_path / "roc.csv"), cwd=ran, check=False)
+    assert proc.returncode == 1 and proc.stderr.startswith("error: openset gate failed: auroc")
+    assert "Traceback" not in proc.stderr
+    assert json.loads(out.read_text())["passed"] is False
+
+
+def test_openset_rejects_predictions_without_scores(ran, run_stage_module, tmp_path):
+    pd.read_parquet(ran / "data/processed/predictions.parquet").drop(columns="energy").to_parquet(tmp_path / "p.parquet")
+    proc = run_stage_module("openset_eval", "--predictions", str(tmp_path / "p.parquet"),
+                            "--metrics", str(tmp_path / "o.json"), cwd=ran, check=False)
+    assert proc.returncode == 1 and "missing columns ['energy']" in proc.stderr
+    assert not (tmp_path / "o.json").exists()
+
+
+def test_hard_negatives_manifest(ran):
+    rows = [json.loads(line) for line in (ran / "data/processed/hard_negatives.jsonl").read_text().splitlines()]
+    m = json.loads((ran / "metrics/hard_negatives.json").read_text())
+    assert m["negatives"] == len(rows) and sum(m["by_predicted_label"].values()) == len(rows)
+    preds = pd.read_parquet(ran / "data/processed/predictions.parquet").set_index("event_id")
+    unknowns = int((preds["split"] == "openset").sum())
+    assert len(rows) >= unknowns  # min_confidence 0: every unknown hit is a false positive of some class
+    for row in rows:
+        p = preds.loc[row["event_id"]]
+        assert row["predicted_label"] == p["predicted"] and row["audio_path"].startswith("data/raw/synth/")
+        assert p["split"] == "openset" or p["true_index"] != p["pred_index"]
+
+
+def test_interpret_figures(ran):
+    svgs = sorted(p.name for p in (ran / "metrics/interpret").glob("*.svg"))
+    m = json.loads((ran / "metrics/interpret.json").read_text())
+    assert "embedding_pca.svg" in svgs and len(svgs) == len(m["attributed_hits"]) + 1
+    assert m["embedded_hits"] == 36 and len(m["explained_variance"]) == 2
+    assert all(0 < n <= 2 for n in m["attributed_hits"].values())
+    assert (ran / "metrics/interpret/embedding_pca.svg").read_text().count("<circle") >= 36
+
+
+def test_readiness_report_and_strict_mode(ran, run_stage_module, tmp_path):
+    run_stage_module("readiness", cwd=ran)
+    report = json.loads((ran / "metrics/readiness.json").read_text())
+    assert set(report["gates"]) == {"health", "macro_f1_ci_low", "openset_auroc", "openset_fpr_at_95_tpr"}
+    for g in report["gates"].values():
+        assert set(g) >= {"passed", "value", "threshold", "source"}
+    openset = json.loads((ran / "metrics/openset.json").read_text())
+    assert report["gates"]["openset_auroc"]["value"] == openset["auroc"]
+    assert report["passed"] == all(g["passed"] for g in report["gates"].values())
+    html = (ran / "metrics/report.html").read_text()
+    assert 'id="readiness"' in html and "openset_fpr_at_95_tpr" in html and "embedding_pca".replace("_", " ") in html
+
+    params = yaml.safe_load((ran / "params.yaml").read_text())
+    params["readiness"]["strict"] = True
+    params["readiness"]["gates"].append({"name": "impossible", "source": "metrics/openset.json", "key": "auroc",
+                                         "op": ">", "threshold": 1.0})
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(params))
+    proc = run_stage_module("readiness", "--params", str(tmp_path / "p.yaml"), "--out", str(tmp_path / "r.json"),
+                            "--html", str(tmp_path / "r.html"), cwd=ran, check=False)
+    assert proc.returncode == 1 and "readiness gate failed" in proc.stderr and "impossible" in proc.stderr
+    assert json.loads((tmp_path / "r.json").read_text())["passed"] is False  # written before failing
+
+
+def test_predict_uses_the_chosen_unknown_score(ran, tmp_path):
+    import soundfile as sf
+
+    from musicml.inference import OnnxClassifier, predict_manifest
+
+    model = OnnxClassifier.load(ran / "models/drum_classifier.onnx")
+    chosen = json.loads((ran / "metrics/openset.json").read_text())
+    assert model.unknown == {"score": chosen["score"], "threshold": chosen["threshold"]}
+    logits = np.array([[8.0] + [0.0] * 11, [0.1] * 12], dtype=np.float32)
+    for spec in ({"score": "energy", "threshold": 2.0}, {"score": "max_softmax", "threshold": 0.5}):
+        model.unknown = spec
+        scores = model.unknown_scores(logits)
+        assert scores[0] < scores[1] and np.all((scores >= 0) & (scores <= 1))
+    model.unknown = {"score": "energy", "threshold": float(np.log(12 * np.exp(0.1)))}
+    assert model.unknown_scores(logits)[1] == pytest.approx(0.5)  # at the threshold: 0.5
+
+    model.unknown = {"score": chosen["score"], "threshold": chosen["threshold"]}
+    sr = model.mel.sr
+    wav = tmp_path / "hit.wav"
+    sf.write(wav, (np.random.default_rng(1).normal(0, 0.3, sr) * np.exp(-np.arange(sr) / 2000)).astype("float32"), sr)
+    (tmp_path / "m.jsonl").write_text(json.dumps({"audio_path": str(wav), "onset_s": 0.0}) + "\n")
+    out = predict_manifest(model, str(tmp_path / "m.jsonl"))
+    assert 0.0 <= out[0]["unknown_score"] <= 1.0
