@@ -365,6 +365,85 @@ def _ask(prompt: str) -> str | None:
     return None if line == "" else line.strip()
 
 
+@app.command()
+def transcribe(
+    audio: Path = typer.Argument(..., help="Recording to transcribe (wav, flac, ogg ...; any length)."),
+    model: Path = typer.Option("models/drum_classifier.onnx", help="Exported ONNX model (torch not needed)."),
+    out: Path = typer.Option(..., help="JSONL to write: one event a line (time_s, label, confidence)."),
+    params: Path = typer.Option("params.yaml", help="Reads the `transcribe` section when present."),
+    window_ms: float = typer.Option(None, help="Analysis window (default: params, 2048)."),
+    hop_ms: float = typer.Option(None, help="Hop between windows (default: params, 512)."),
+    onset_threshold: float = typer.Option(None, help="Onset sensitivity: lower finds quieter hits (default: params, 0.1)."),
+    probabilities: bool = typer.Option(False, help="Add every class's probability to each event."),
+    progress: bool = typer.Option(None, help="Progress bar on stderr (default: for files over 30 s)."),
+) -> None:
+    """Find the drum hits in a recording and classify each one, streaming window by window.
+
+    Only a window (plus context) of the file is in memory at a time. Silent
+    audio gives an empty file. A kick under a hi-hat is two events at one time.
+    """
+    from musicml.config import load_yaml
+    from musicml.drums.transcribe import StreamConfig, transcribe_file, write_events_jsonl
+    from musicml.inference import OnnxClassifier
+
+    section_params = load_yaml(params).get("transcribe", {}) if params.exists() else {}
+    config = StreamConfig.from_params(section_params, window_ms=window_ms, hop_ms=hop_ms,
+                                      onset_threshold=onset_threshold)
+    events = transcribe_file(audio, OnnxClassifier.load(model), config, with_probabilities=probabilities,
+                             progress=progress)
+    count = write_events_jsonl(events, out)
+    typer.echo(f"transcribe: {count} events -> {out}", err=True)
+
+
+@app.command("compare-manifests")
+def compare_manifests_cmd(
+    baseline: Path = typer.Argument(..., help="Baseline events manifest (Parquet or JSONL)."),
+    candidate: Path = typer.Argument(..., help="Candidate events manifest (Parquet or JSONL)."),
+    json_output: Path = typer.Option(None, "--json-output", help="Write the full diff as JSON here."),
+    max_drop: int = typer.Option(25, min=0, help="A label losing more events than this is a regression."),
+    ignore_label: list[str] = typer.Option(None, "--ignore-label", help="Label never counted as a regression "
+                                                                        "(repeatable)."),
+    strict: bool = typer.Option(True, help="Exit 1 when a label drops beyond --max-drop."),
+) -> None:
+    """Session / label / source / technique deltas between two manifests; per-class drops beyond --max-drop."""
+    from musicml.atomic import write_json
+    from musicml.drums.manifest_diff import compare_manifests, format_diff
+    from musicml.errors import GateError
+    from musicml.manifest import read_events
+
+    diff = compare_manifests(read_events(baseline), read_events(candidate), max_drop=max_drop,
+                             ignore_labels=ignore_label or [])
+    diff.update(baseline=str(baseline), candidate=str(candidate))
+    for line in format_diff(diff):
+        typer.echo(line)
+    if json_output is not None:
+        write_json(json_output, diff)
+    if strict and not diff["passed"]:
+        raise GateError(f"labels dropped more than {max_drop} events: {', '.join(diff['label_drops'])}")
+
+
+@app.command()
+def stats(
+    manifest: Path = typer.Argument(..., help="Events manifest (Parquet, e.g. data/interim/dataset.parquet, "
+                                              "or JSONL)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of lines."),
+) -> None:
+    """Counts per label, source and split (when present), sessions and techniques of a manifest."""
+    import json
+
+    from musicml.drums.manifest_diff import manifest_stats
+    from musicml.manifest import read_events
+
+    table = manifest_stats(read_events(manifest))
+    if as_json:
+        typer.echo(json.dumps(table, indent=2, sort_keys=True))
+        return
+    typer.echo(f"{manifest}: {table['events']} events, {table['sessions']} sessions")
+    for name in ("labels", "sources", "splits", "techniques"):
+        if name in table:
+            typer.echo(f"{name}: " + (", ".join(f"{k} {v}" for k, v in table[name].items()) or "none"))
+
+
 def main() -> None:
     run(app)
 
