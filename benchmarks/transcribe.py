@@ -80,14 +80,16 @@ def main() -> None:
     truth = [t for i, t in enumerate(times) if i == 0 or t - times[i - 1] > 0.03]  # strikes together: one onset
     found = sorted({e.time_s for e in events})
     s = onset_scores(len(truth), len(found), len(match_onsets(truth, found, tolerance_s=0.05)))
-    print(f"onsets (any label, 50 ms, strikes within 30 ms merged): precision {s['precision']:.3f} recall {s['recall']:.3f} F {s['f_measure']:.3f}")
+    print(f"onsets (any label, 50 ms, strikes within 30 ms merged): precision {s['precision']:.3f} "
+          f"recall {s['recall']:.3f} F {s['f_measure']:.3f}")
     scores = []
     for label in sorted({h.label for h in hits}):
         ref = [h.onset_s for h in hits if h.label == label]
         est = [e.time_s for e in events if e.label == label]
         f = onset_scores(len(ref), len(est), len(match_onsets(ref, est, tolerance_s=0.05)))
         scores.append(f["f_measure"])
-        print(f"  {label:13s} {len(ref):4d} strikes  P {f['precision']:.3f}  R {f['recall']:.3f}  F {f['f_measure']:.3f}")
+        print(f"  {label:13s} {len(ref):4d} strikes  P {f['precision']:.3f}  R {f['recall']:.3f}  "
+              f"F {f['f_measure']:.3f}")
     print(f"labelled onsets: macro F {sum(scores) / len(scores):.3f}")
 
 

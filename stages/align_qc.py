@@ -34,7 +34,8 @@ def main(
     })
     for r in reports:
         for f in r["files"]:
-            known = "" if f["known_offset_ms"] is None else f" (known {f['known_offset_ms']:+.3f}, error {f['error_ms']:.3f})"
+            known = "" if f["known_offset_ms"] is None \
+                else f" (known {f['known_offset_ms']:+.3f}, error {f['error_ms']:.3f})"
             print(f"align_qc: {r['session_id']} {f['mic']}: {f['estimated_offset_ms']:+.3f} ms{known}")
     print(f"align_qc: max |offset| {worst:.3f} ms (gate {cfg['max_abs_offset_ms']} ms: {'pass' if passed else 'FAIL'})")
     if cfg["strict"] and not passed:

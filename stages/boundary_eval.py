@@ -11,6 +11,7 @@ from musicml.console import stage
 from musicml.drums.boundary import evaluate_boundaries, read_pack, read_predictions
 from musicml.errors import GateError
 from musicml.manifest import write_jsonl
+from musicml.taxonomy import UNKNOWN
 
 
 def main(
@@ -18,7 +19,8 @@ def main(
     pack: Path = typer.Option("data/processed/boundary/labels.jsonl", help="Boundary pack (boundary_pack)."),
     model: Path = typer.Option("models/drum_classifier.onnx", help="Exported ONNX model."),
     predictions: Path = typer.Option("data/processed/boundary/predictions.jsonl",
-                                     help="Transcription written here: take, time_s, label, confidence."),
+                                     help="Transcription (take, time_s, label, confidence): written here, "
+                                          "or read with --score-only."),
     score_only: bool = typer.Option(False, help="Score an existing --predictions file instead of transcribing."),
     metrics: Path = typer.Option("metrics/boundary.json", help="Boundary recall, onset F per class, gates."),
 ) -> None:
@@ -30,7 +32,7 @@ def main(
     takes = sorted({r.take for r in references})
     if score_only:
         table = read_predictions(predictions, takes=takes)
-        classes = sorted({r.label for r in references})
+        classes = sorted({r.label for r in references} - {UNKNOWN})  # open-set events are not a class
     else:
         from musicml.drums.transcribe import StreamConfig, transcribe_file
         from musicml.inference import OnnxClassifier

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from conftest import ROOT
 from musicml.drums.alignment import align_session, estimate_offset, read_session
 from musicml.drums.synth import make_kit
 from musicml.drums.takes import REFERENCE_MIC, _fractional_delay, backbeat_hits, render_multimic
-from musicml.errors import InputError
+from musicml.errors import GateError, InputError
 
 SR = 16000
 
@@ -98,7 +99,8 @@ def test_files_at_other_rates_are_compared_at_the_reference_rate(tmp_path):
     assert report["worst_error_ms"] < 0.1 and report["passed"] and report["sr"] == SR
 
 
-def test_stages_end_to_end(tmp_path, run_stage):
+@pytest.mark.slow
+def test_stages_end_to_end(tmp_path, run_stage, monkeypatch):
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     align = params["align"]
     align["synth"].update(seconds=4, sr=SR)
@@ -115,8 +117,12 @@ def test_stages_end_to_end(tmp_path, run_stage):
     # The strict gate: a tolerance below the real offsets fails the stage, after writing the report.
     align["max_abs_offset_ms"] = 0.5
     (tmp_path / "tight.yaml").write_text(yaml.safe_dump({"seed": 5, "align": align}))
-    proc = run_stage("align_qc", "--params", "tight.yaml", "--metrics", "tight.json", cwd=tmp_path, check=False)
-    assert proc.returncode == 1 and proc.stderr.startswith("error: alignment: max |offset|")
+    import runpy
+
+    main = runpy.run_path(str(ROOT / "stages" / "align_qc.py"))["main"]
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(GateError, match="alignment: max \\|offset\\|"):
+        main(params=Path("tight.yaml"), session=None, metrics=Path("tight.json"))
     assert json.loads((tmp_path / "tight.json").read_text())["gates"]["max_abs_offset_ms"]["passed"] is False
 
 

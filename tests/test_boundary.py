@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,7 @@ from scipy.sparse.csgraph import maximum_bipartite_matching
 from conftest import ROOT
 from musicml.drums.boundary import (Reference, evaluate_boundaries, match_onsets, onset_scores, pack_windows,
                                     plan_boundary_windows, read_pack, read_predictions)
-from musicml.errors import InputError
+from musicml.errors import GateError, InputError
 from musicml.manifest import events_frame, write_events
 from transcribe_helpers import export_random_model, write_take
 
@@ -147,10 +148,12 @@ def workdir(tmp_path_factory):
     # 113 BPM: off the 512 ms window grid, so some strikes fall near window edges.
     hits = write_take(root / "data" / "take.wav", seconds=10.0, bpm=113, seed=2, kit_index=5)
     other = write_take(root / "data" / "train.wav", seconds=3.0, seed=3, kit_index=6)
-    rows = [{"source": "grooves", "session_id": "g1", "kit": "k5", "audio_path": "data/take.wav",
-             "onset_s": h.onset_s, "label": h.label, "split": "test"} for h in hits]
-    rows += [{"source": "grooves", "session_id": "g2", "kit": "k6", "audio_path": "data/train.wav",
-              "onset_s": h.onset_s, "label": h.label, "split": "train"} for h in other]
+    # Explicit ids: strikes 0.1 ms apart would share a hashed id (merge_manifests makes them one hit).
+    rows = [{"event_id": f"g1-{i}", "source": "grooves", "session_id": "g1", "kit": "k5",
+             "audio_path": "data/take.wav", "onset_s": h.onset_s, "label": h.label, "split": "test"} for i, h in enumerate(hits)]
+    rows += [{"event_id": f"g2-{i}", "source": "grooves", "session_id": "g2", "kit": "k6",
+              "audio_path": "data/train.wav", "onset_s": h.onset_s, "label": h.label, "split": "train"}
+             for i, h in enumerate(other)]
     frame = events_frame([{k: v for k, v in r.items() if k != "split"} for r in rows])
     frame["split"] = [r["split"] for r in rows]
     write_events(frame, root / "data" / "dataset.parquet")
@@ -161,6 +164,14 @@ def workdir(tmp_path_factory):
     return root, hits
 
 
+def stage_main(name):
+    """A stage's main() in-process (its errors raise instead of exiting): for the error paths."""
+    import runpy
+
+    return runpy.run_path(str(ROOT / "stages" / f"{name}.py"))["main"]
+
+
+@pytest.mark.slow
 def test_stages_end_to_end(workdir, run_stage):
     root, hits = workdir
     run_stage("boundary_pack", "--dataset", "data/dataset.parquet", "--out", "pack.jsonl", cwd=root)
@@ -187,25 +198,28 @@ def test_stages_end_to_end(workdir, run_stage):
     assert perfect["macro_recall"] == 1.0 and perfect["gates"]["macro_recall"]["passed"]
 
 
-def test_strict_gate_fails_after_writing_the_report(workdir, run_stage):
+def test_strict_gate_fails_after_writing_the_report(workdir, monkeypatch):
     root, _ = workdir
-    run_stage("boundary_pack", "--dataset", "data/dataset.parquet", "--out", "pack.jsonl", cwd=root)
+    monkeypatch.chdir(root)
+    stage_main("boundary_pack")(params=Path("params.yaml"), dataset=Path("data/dataset.parquet"),
+                                out=Path("strict_pack.jsonl"))
     (root / "half.jsonl").write_text(json.dumps({"take": "data/take.wav", "time_s": 0.25, "label": "kick"}) + "\n")
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["boundary"]["strict"] = True
     (root / "strict.yaml").write_text(yaml.safe_dump(params))
-    proc = run_stage("boundary_eval", "--params", "strict.yaml", "--pack", "pack.jsonl", "--predictions",
-                     "half.jsonl", "--score-only", "--metrics", "strict.json", cwd=root, check=False)
-    assert proc.returncode == 1 and proc.stderr.startswith("error: boundary macro recall")
+    with pytest.raises(GateError, match="boundary macro recall"):
+        stage_main("boundary_eval")(params=Path("strict.yaml"), pack=Path("strict_pack.jsonl"), model=Path("none"),
+                                    predictions=Path("half.jsonl"), score_only=True, metrics=Path("strict.json"))
     assert json.loads((root / "strict.json").read_text())["gates"]["macro_recall"]["passed"] is False
 
 
-def test_pack_without_held_out_takes_is_a_clear_error(workdir, run_stage, tmp_path):
+def test_pack_without_held_out_takes_is_a_clear_error(workdir, monkeypatch):
     root, _ = workdir
+    monkeypatch.chdir(root)
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["boundary"]["source"] = "nothing"
     (root / "nothing.yaml").write_text(yaml.safe_dump(params))
-    proc = run_stage("boundary_pack", "--params", "nothing.yaml", "--dataset", "data/dataset.parquet", "--out",
-                     "none.jsonl", cwd=root, check=False)
-    assert proc.returncode == 1 and "no events with source 'nothing'" in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1 and not (root / "none.jsonl").exists()
+    with pytest.raises(InputError, match="dataset.parquet: field 'source': no events with source 'nothing'"):
+        stage_main("boundary_pack")(params=Path("nothing.yaml"), dataset=Path("data/dataset.parquet"),
+                                    out=Path("none.jsonl"))
+    assert not (root / "none.jsonl").exists()

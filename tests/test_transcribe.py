@@ -199,12 +199,17 @@ def test_cli_without_torch(tmp_path, take, model_path):
     assert "transcribe take.wav" in proc.stderr and f"{len(rows)} events" in proc.stderr
 
 
-def test_cli_bad_audio_is_one_line_and_writes_nothing(tmp_path, model_path):
+def test_cli_bad_audio_is_one_line_and_writes_nothing(tmp_path, model_path, monkeypatch, capsys):
+    from musicml.cli import main
+
     junk = tmp_path / "song.wav"
     junk.write_bytes(b"\x00" * 100)
     out = tmp_path / "events.jsonl"
-    proc = run_cli("transcribe", junk, "--model", model_path, "--out", out, cwd=tmp_path)
-    assert proc.returncode == 1
-    assert proc.stderr.strip().startswith("error: ") and "song.wav" in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1
+    monkeypatch.setattr(sys, "argv", ["musicml", "transcribe", str(junk), "--model", str(model_path),
+                                      "--out", str(out)])
+    with pytest.raises(SystemExit) as done:
+        main()
+    err = capsys.readouterr().err
+    assert done.value.code == 1
+    assert err.startswith("error: ") and "song.wav" in err and len(err.strip().splitlines()) == 1
     assert not out.exists() and not list(tmp_path.glob(".events.jsonl*"))

@@ -373,7 +373,8 @@ def transcribe(
     params: Path = typer.Option("params.yaml", help="Reads the `transcribe` section when present."),
     window_ms: float = typer.Option(None, help="Analysis window (default: params, 2048)."),
     hop_ms: float = typer.Option(None, help="Hop between windows (default: params, 512)."),
-    onset_threshold: float = typer.Option(None, help="Onset sensitivity: lower finds quieter hits (default: params, 0.1)."),
+    onset_threshold: float = typer.Option(None, help="Onset sensitivity: lower finds quieter hits "
+                                                     "(default: params, 0.1)."),
     probabilities: bool = typer.Option(False, help="Add every class's probability to each event."),
     progress: bool = typer.Option(None, help="Progress bar on stderr (default: for files over 30 s)."),
 ) -> None:
