@@ -36,6 +36,8 @@ def tiny_params(**overrides) -> dict:
         params["midi"]["augment"].update(multiplier=1)
         params["midi"]["validate"].update(strict=False)  # 4 samples per category cannot cover 12 keys
         params["midi"]["eval"].update(trees=10, bootstrap_iterations=50)
+    if "align" in params:  # a 4-second multi-mic take
+        params["align"]["synth"].update(seconds=4, sr=16000)
     for dotted, value in overrides.items():
         node = params
         *parents, leaf = dotted.split(".")

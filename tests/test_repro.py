@@ -23,7 +23,7 @@ OUTPUTS = [
     "models/drum_classifier.onnx", "data/processed/predictions.parquet",
     "metrics/merge.json", "metrics/health.json", "metrics/health.html", "metrics/weights.json",
     "metrics/train.json", "metrics/train/metrics.json", "metrics/eval.json", "metrics/plots/confusion.csv",
-    "metrics/bootstrap.json", "metrics/export.json",
+    "metrics/bootstrap.json", "metrics/export.json", "metrics/align_qc.json", "data/interim/align/synth/session.json",
     "data/raw/genmeta/default", "data/processed/genmeta/export/train.jsonl", "metrics/gen_stats.json",
     "metrics/plots/gen_quality_hist.csv",
 ]
