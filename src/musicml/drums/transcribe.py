@@ -66,7 +66,7 @@ class StreamConfig:
     onset_threshold: float = 0.1
     silence_db: float = -55.0
     min_gap_ms: float = 30.0
-    extra_label_min_prob: float = 0.3
+    extra_label_min_prob: float = 0.08
     mask_next_onset: bool = True
 
     def __post_init__(self) -> None:
