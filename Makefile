@@ -70,6 +70,7 @@ bench: setup
 	$(BIN)/python benchmarks/router_latency.py
 	$(BIN)/python benchmarks/midi_throughput.py
 	$(BIN)/python benchmarks/transcribe.py
+	$(BIN)/python benchmarks/grooves.py
 
 clean-venv:
 	rm -rf $(VENV)

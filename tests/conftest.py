@@ -17,6 +17,8 @@ def tiny_params(**overrides) -> dict:
     """params.yaml shrunk so the whole pipeline runs in about a minute on 2 cores."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["sources"]["synth"].update(n_kits=8, hits_per_class=4, unknown_hits=3)
+    if "grooves" in params["sources"]:  # one short take per kit: every form and technique, few events
+        params["sources"]["grooves"].update(take_s=6.0, layer_prob=1.0)
     params["health"].update(strict=False)
     params["augment"].update(multiplier=1)
     params["train"].update(epochs=2, samples_per_epoch=96, batch_size=16)

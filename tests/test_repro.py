@@ -18,6 +18,7 @@ pytestmark = pytest.mark.slow
 
 OUTPUTS = [
     "data/raw/synth", "data/interim/sources/synth.parquet", "data/interim/events.parquet",
+    "data/interim/grooves", "data/interim/sources/grooves.parquet", "data/interim/sources/audio_midi.parquet",
     "data/interim/split.parquet", "data/interim/dataset.parquet", "data/interim/weights.csv",
     "data/interim/augmented.parquet", "data/processed/features/features.npy", "models/drum_classifier.pt",
     "models/drum_classifier.onnx", "data/processed/predictions.parquet",
@@ -77,7 +78,12 @@ def test_repro_builds_every_output_then_does_nothing(repo):
     evaluation = json.loads((repo / "metrics/eval.json").read_text())
     assert 0.0 <= evaluation["macro_f1"] <= 1.0 and "baseline_macro_f1" in evaluation
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
-    assert set(lock["stages"]) >= {"ingest_synth", "merge_manifests", "health", "train", "export"}
+    assert set(lock["stages"]) >= {"ingest_synth", "ingest_grooves", "merge_manifests", "health", "train", "export"}
+    # The grooves carry the groove-level techniques: the required-techniques gate passes on default data.
+    health = json.loads((repo / "metrics/health.json").read_text())
+    gate = next(g for g in health["gating_results"] if g["gate"] == "required_techniques")
+    assert gate["passed"] and {"metric_modulation", "variable_meter"} <= set(gate["threshold"]), gate
+    assert json.loads((repo / "metrics/merge.json").read_text())["events_per_source"]["grooves"] > 0
 
     second = _dvc("repro", cwd=repo)
     assert second.returncode == 0, second.stderr
@@ -103,11 +109,11 @@ def test_data_stages_are_deterministic(repo, tmp_path):
     lock_before = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
     proc = _dvc("repro", "--force", "--single-item", "ingest_synth", cwd=repo)
     assert proc.returncode == 0, proc.stderr
-    for stage in ("split", "augment"):
+    for stage in ("ingest_grooves", "split", "augment"):
         proc = _dvc("repro", "--force", "--single-item", stage, cwd=repo)
         assert proc.returncode == 0, proc.stderr
     lock_after = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
-    for stage in ("ingest_synth", "split", "augment"):
+    for stage in ("ingest_synth", "ingest_grooves", "split", "augment"):
         assert lock_after[stage]["outs"] == lock_before[stage]["outs"], stage
 
 

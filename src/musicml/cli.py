@@ -30,6 +30,8 @@ DEFAULT_DB = "sqlite:///genmeta.db"
 
 midi_app = new_app("MIDI datasets (emotion, melody, harmony, dynamics, groove): import, label, count.")
 app.add_typer(midi_app, name="midi")
+audio_midi_app = new_app("Drum recordings with aligned General-MIDI files (<name>.wav + <name>.mid) as a data source.")
+app.add_typer(audio_midi_app, name="audio-midi")
 
 
 @app.command()
@@ -116,6 +118,99 @@ def soundfonts_add(
         typer.echo(line)
     if not changes:
         typer.echo("soundfonts: already up to date; params.yaml unchanged")
+
+
+@audio_midi_app.command("add")
+def audio_midi_add(
+    source: Path = typer.Argument(..., help="Folder holding <name>.wav + <name>.mid pairs (sub-folders allowed)."),
+    name: str = typer.Option(None, help="Folder name under data/raw/audio_midi (default: the source's name)."),
+    params: Path = typer.Option("params.yaml", help="Params file to switch `sources.audio_midi` on in."),
+    taxonomy: Path = typer.Option("configs/taxonomy.yaml", help="Taxonomy file; reads `gm_drums`."),
+    track: bool = typer.Option(True, help="Track the copy with `dvc add`."),
+) -> None:
+    """Label-check, copy, `dvc add` and enable a folder of audio + MIDI pairs. Idempotent.
+
+    Every pair is read as the ingest_audio_midi stage reads it (GM notes on
+    channel 10, CC4 through `drum_midi.calibration`) before anything is copied:
+    a missing partner, an unreadable MIDI file or a note past the end of the
+    audio fails with one line and leaves params.yaml unchanged.
+    """
+    from musicml.config import load_yaml, section
+    from musicml.sources import add_audio_midi
+
+    p = load_yaml(params)
+    rules = _drum_midi_rules(p, taxonomy, vendor=section(p, "sources.audio_midi.vendor"),
+                             on_unknown_note=section(p, "sources.audio_midi.on_unknown_note"))
+    changes = add_audio_midi(source, rules=rules, name=name, params_path=params, track=track)
+    for line in changes:
+        typer.echo(line)
+    if not changes:
+        typer.echo("audio-midi: already up to date; params.yaml unchanged")
+
+
+def _drum_midi_rules(p: dict, taxonomy: Path, *, vendor: str | None, on_unknown_note: str):
+    from musicml.config import load_yaml, section
+    from musicml.drums.audio_midi import rules_from_config
+    from musicml.drums.openness import load_calibration
+    from musicml.drums.soundfont import gm_drum_map
+
+    doc = load_yaml(taxonomy)
+    curve = load_calibration(section(p, "drum_midi.calibration")).curve(vendor)
+    return rules_from_config(section(p, "drum_midi"), gm_map=gm_drum_map(doc), curve=curve,
+                             priority=section(doc, "taxonomy.classes"), on_unknown_note=on_unknown_note)
+
+
+@app.command("label-hit")
+def label_hit_command(
+    audio: Path = typer.Argument(..., help="The recording holding the hit (wav, flac, ...)."),
+    time: float = typer.Argument(..., help="Onset of the hit, seconds from the start of the audio."),
+    label: str = typer.Argument(..., help="A taxonomy class (configs/taxonomy.yaml) or `unknown`."),
+    manifest: Path = typer.Option("data/raw/manifest/manifest.jsonl",
+                                  help="Events JSONL to append to (created when missing); the manifest source reads it."),
+    session: str = typer.Option(None, help="Recording session, the unit of splits (default: the audio's file name stem)."),
+    kit: str = typer.Option("unknown", help="Drum kit name."),
+    source: str = typer.Option("manual", help="Source name of the row."),
+    velocity: int = typer.Option(None, help="MIDI-style velocity 1-127."),
+    openness: float = typer.Option(None, help="Hi-hat openness 0-1."),
+    technique: list[str] = typer.Option([], help="Playing technique (repeatable), e.g. hihat_bark, rimshot."),
+    taxonomy: Path = typer.Option("configs/taxonomy.yaml", help="Taxonomy file (class list)."),
+) -> None:
+    """Append one hand-labelled hit to an events manifest, validated like every row, atomically.
+
+    A hit already in the manifest with the same label is left alone; with
+    another label it is an error naming that line.
+    """
+    from musicml.config import load_taxonomy
+    from musicml.drums.labelling import label_hit
+
+    row, added = label_hit(audio, time, label, manifest=manifest, classes=load_taxonomy(taxonomy).classes,
+                           session_id=session, kit=kit, source=source, velocity=velocity, openness=openness,
+                           techniques=technique)
+    state = "added" if added else "already present"
+    typer.echo(f"label-hit: {state}: {row['label']} at {row['onset_s']:.3f} s of {row['audio_path']} "
+               f"(event {row['event_id']}) -> {manifest}")
+
+
+@app.command("normalize-openness")
+def normalize_openness_command(
+    manifest: Path = typer.Argument(..., help="Events JSONL whose rows carry a raw `cc4` (0-127) and maybe `vendor`."),
+    calibration: Path = typer.Option("configs/openness_calibration.json",
+                                     help="Per-vendor CC4 -> openness curves (JSON, piecewise-linear points)."),
+    vendor: str = typer.Option(None, help="Curve for rows without a `vendor` field (default: the file's default_vendor)."),
+    out: Path = typer.Option(None, help="Write here instead of rewriting MANIFEST in place."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print what would change; write nothing."),
+) -> None:
+    """Set hi-hat `openness` 0-1 from e-drum CC4 through a vendor calibration curve."""
+    from musicml.drums.openness import load_calibration, normalize_openness
+
+    changes = normalize_openness(manifest, load_calibration(calibration), vendor=vendor, out=out, dry_run=dry_run)
+    for change in changes[:20]:
+        old = "null" if change.old is None else f"{change.old:.4f}"
+        typer.echo(f"{manifest}:{change.line}: cc4 {change.cc4:g} ({change.vendor}): openness {old} -> {change.new:.4f}")
+    if len(changes) > 20:
+        typer.echo(f"... {len(changes) - 20} more")
+    verb = "would change" if dry_run else "changed"
+    typer.echo(f"normalize-openness: {verb} {len(changes)} rows" + ("" if dry_run else f" -> {out or manifest}"))
 
 
 def _gen_params(params: Path) -> dict:
