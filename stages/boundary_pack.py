@@ -1,5 +1,6 @@
 """Stage boundary_pack: streaming-window labels of the held-out takes (which events, which near an edge)."""
 
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -22,10 +23,14 @@ def main(
     p = load_yaml(params)
     cfg, stream = section(p, "boundary"), section(p, "transcribe")
     events = held_out_takes(read_events(dataset), source=cfg["source"], split=cfg["split"], origin=str(dataset))
+    if events.empty:  # e.g. the source is switched off: an empty pack, which boundary_eval reports as 0 takes
+        warnings.warn(f"boundary_pack: no events with source '{cfg['source']}' and split '{cfg['split']}' "
+                      f"in {dataset}; the pack is empty")
     durations = {path: audio_duration(path) for path in sorted(events["audio_path"].unique())}
     rows = pack_windows(events, durations, window_s=stream["window_ms"] / 1000, hop_s=stream["hop_ms"] / 1000,
                         margin_s=cfg["margin_ms"] / 1000)
-    write_jsonl(pd.DataFrame(rows), out)
+    write_jsonl(pd.DataFrame(rows, columns=["take", "session_id", "window", "start_s", "end_s", "events",
+                                            "n_boundary"]), out)
     print(f"boundary_pack: {len(durations)} takes, {len(rows)} windows, {len(events)} events, "
           f"{sum(r['n_boundary'] for r in rows)} window-edge events -> {out}")
 

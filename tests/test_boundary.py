@@ -76,7 +76,6 @@ def pack_row(take="a.wav", events=None, window=0):
 
 
 @pytest.mark.parametrize("rows, match", [
-    ([], "empty boundary pack"),
     ([{"window": 0, "events": []}], "field 'take'"),
     ([pack_row(events=[{"event_id": "e1", "labels": ["kick"]}])], "events.onset_s"),
     ([pack_row(events=[{"event_id": "e1", "onset_s": "x", "labels": ["kick"]}])], "finite number"),
@@ -89,8 +88,17 @@ def test_bad_packs(tmp_path, rows, match):
     path = write_pack(tmp_path / "labels.jsonl", rows)
     with pytest.raises(InputError, match=match) as info:
         read_pack(path)
-    if rows:
-        assert f"{path}:" in str(info.value)
+    assert f"{path}:" in str(info.value)
+
+
+def test_empty_pack_is_an_empty_result(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    path.write_text("")
+    assert read_pack(path) == []
+    report = evaluate_boundaries([], preds(), classes=["kick"], tolerance_s=0.05, min_macro_recall=0.95)
+    assert report["takes"] == 0 and report["macro_recall"] == 0.0 and not report["gates"]["macro_recall"]["passed"]
+    with pytest.raises(InputError, match="cannot open"):
+        read_pack(tmp_path / "missing.jsonl")
 
 
 def test_bad_predictions(tmp_path):
@@ -213,13 +221,18 @@ def test_strict_gate_fails_after_writing_the_report(workdir, monkeypatch):
     assert json.loads((root / "strict.json").read_text())["gates"]["macro_recall"]["passed"] is False
 
 
-def test_pack_without_held_out_takes_is_a_clear_error(workdir, monkeypatch):
+def test_no_held_out_takes_give_an_empty_pack(workdir, monkeypatch):
     root, _ = workdir
     monkeypatch.chdir(root)
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["boundary"]["source"] = "nothing"
     (root / "nothing.yaml").write_text(yaml.safe_dump(params))
-    with pytest.raises(InputError, match="dataset.parquet: field 'source': no events with source 'nothing'"):
+    with pytest.warns(UserWarning, match="no events with source 'nothing'"):
         stage_main("boundary_pack")(params=Path("nothing.yaml"), dataset=Path("data/dataset.parquet"),
                                     out=Path("none.jsonl"))
-    assert not (root / "none.jsonl").exists()
+    assert (root / "none.jsonl").read_text() == ""
+    stage_main("boundary_eval")(params=Path("nothing.yaml"), pack=Path("none.jsonl"), model=Path("model.onnx"),
+                                predictions=Path("none_pred.jsonl"), score_only=False, metrics=Path("none.json"))
+    report = json.loads((root / "none.json").read_text())
+    assert report["takes"] == 0 and report["gates"]["macro_recall"]["passed"] is False
+    assert (root / "none_pred.jsonl").read_text() == ""

@@ -129,19 +129,19 @@ class Reference:
 def read_pack(path: str | os.PathLike) -> list[Reference]:
     """The unique annotated strikes of a boundary pack (an event with extra labels is one per label).
 
+    An empty pack (no held-out takes) gives no references.
+
     Raises
     ------
     InputError
-        For an empty pack, a row or event with a missing or mistyped field
+        For a missing file, a row or event with a missing or mistyped field
         (naming the line), or one event id with two different onsets.
     """
     path = str(path)
     seen: dict[tuple[str, str], float] = {}
     boundary: dict[tuple[str, str], bool] = {}
     labels: dict[tuple[str, str], list[str]] = {}
-    rows = 0
     for lineno, row in iter_jsonl(path):
-        rows += 1
         for name, kind in (("take", str), ("window", int), ("events", list)):
             if name not in row:
                 raise InputError(path, "missing required field", line=lineno, field=name)
@@ -168,8 +168,6 @@ def read_pack(path: str | os.PathLike) -> list[Reference]:
             seen[key] = float(onset)
             labels[key] = event["labels"]
             boundary[key] = boundary.get(key, False) or bool(event.get("near_start")) or bool(event.get("near_end"))
-    if rows == 0:
-        raise InputError(path, "empty boundary pack: expected one JSON object per window")
     return [Reference(take, event_id, seen[(take, event_id)], label, boundary[(take, event_id)])
             for (take, event_id) in sorted(seen, key=lambda k: (k[0], seen[k], k[1]))
             for label in dict.fromkeys(labels[(take, event_id)])]
@@ -255,14 +253,11 @@ def evaluate_boundaries(references: Sequence[Reference], predictions: pd.DataFra
 
 
 def held_out_takes(dataset: pd.DataFrame, *, source: str, split: str, origin: str) -> pd.DataFrame:
-    """The events of ``source`` in ``split`` (e.g. the grooves' test takes), checked to be non-empty."""
+    """The events of ``source`` in ``split`` (e.g. the grooves' test takes); possibly none."""
     for column in ("source", "split", "audio_path", "onset_s", "label", "event_id", "session_id"):
         if column not in dataset.columns:
             raise InputError(origin, f"missing column '{column}'", field=column)
     chosen = dataset[(dataset["source"] == source) & (dataset["split"] == split)]
-    if chosen.empty:
-        raise InputError(origin, f"no events with source '{source}' and split '{split}': nothing to build "
-                                 "boundary windows from (is that source enabled?)", field="source")
     if "extra_labels" not in chosen.columns:
         chosen = chosen.assign(extra_labels=[[] for _ in range(len(chosen))])
     return chosen.reset_index(drop=True)
