@@ -25,6 +25,7 @@ OUTPUTS = [
     "metrics/merge.json", "metrics/health.json", "metrics/health.html", "metrics/weights.json",
     "metrics/train.json", "metrics/train/metrics.json", "metrics/eval.json", "metrics/plots/confusion.csv",
     "metrics/bootstrap.json", "metrics/export.json", "metrics/align_qc.json", "data/interim/align/synth/session.json",
+    "data/processed/boundary/labels.jsonl", "metrics/boundary.json",
     "data/raw/genmeta/default", "data/processed/genmeta/export/train.jsonl", "metrics/gen_stats.json",
     "metrics/plots/gen_quality_hist.csv",
 ]
