@@ -73,6 +73,8 @@ bench: setup
 	$(BIN)/python benchmarks/midi_throughput.py
 	$(BIN)/python benchmarks/s3_roundtrip.py
 	$(BIN)/python benchmarks/ddp.py
+	$(BIN)/python benchmarks/transcribe.py
+	$(BIN)/python benchmarks/grooves.py
 
 # The S3 remote (README "S3 remote"): endpoint and credentials from
 # `dvc remote modify --local` or AWS_* variables; `musicml s3 check` says what is missing

@@ -15,7 +15,9 @@ from musicml.manifest import read_events, write_events
 def main(
     inputs: List[Path] = typer.Option(
         ["data/interim/sources/synth.parquet", "data/interim/sources/hydrogen.parquet",
-         "data/interim/sources/soundfont.parquet", "data/interim/sources/manifest.parquet"], "--input", help="Source manifests (repeatable)."),
+         "data/interim/sources/soundfont.parquet", "data/interim/sources/manifest.parquet",
+         "data/interim/sources/grooves.parquet", "data/interim/sources/audio_midi.parquet"],
+        "--input", help="Source manifests (repeatable)."),
     params: Path = typer.Option("params.yaml", help="Params file; reads `merge`."),
     out: Path = typer.Option("data/interim/events.parquet", help="Merged manifest."),
     summary: Path = typer.Option("metrics/merge.json", help="Per-source counts (metrics)."),

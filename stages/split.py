@@ -19,7 +19,8 @@ def main(
     p = load_yaml(params)
     cfg = section(p, "split")
     result = split_sessions(read_events(events, arrow_lists=True), val_fraction=cfg["val_fraction"],
-                            test_fraction=cfg["test_fraction"], seed=p["seed"], test_sessions=cfg["test_kits"])
+                            test_fraction=cfg["test_fraction"], seed=p["seed"], test_sessions=cfg["test_kits"],
+                            follow_sources=cfg.get("follow_sources", []))
     write_events(result, out)
     print(result.groupby("split")["session_id"].agg(["size", "nunique"]).rename(
         columns={"size": "events", "nunique": "sessions"}).to_string())

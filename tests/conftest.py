@@ -17,6 +17,8 @@ def tiny_params(**overrides) -> dict:
     """params.yaml shrunk so the whole pipeline runs in about a minute on 2 cores."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["sources"]["synth"].update(n_kits=8, hits_per_class=4, unknown_hits=3)
+    if "grooves" in params["sources"]:  # one short take per kit: every form and technique, few events
+        params["sources"]["grooves"].update(take_s=6.0, layer_prob=1.0)
     params["health"].update(strict=False)
     params["augment"].update(multiplier=1)
     params["train"].update(epochs=2, samples_per_epoch=96, batch_size=16)
@@ -38,6 +40,8 @@ def tiny_params(**overrides) -> dict:
         params["midi"]["augment"].update(multiplier=1)
         params["midi"]["validate"].update(strict=False)  # 4 samples per category cannot cover 12 keys
         params["midi"]["eval"].update(trees=10, bootstrap_iterations=50)
+    if "align" in params:  # a 4-second multi-mic take
+        params["align"]["synth"].update(seconds=4, sr=16000)
     for dotted, value in overrides.items():
         node = params
         *parents, leaf = dotted.split(".")

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.slow
 
 OUTPUTS = [
     "data/raw/synth", "data/interim/sources/synth.parquet", "data/interim/events.parquet",
+    "data/interim/grooves", "data/interim/sources/grooves.parquet", "data/interim/sources/audio_midi.parquet",
     "data/interim/split.parquet", "data/interim/dataset.parquet", "data/interim/weights.csv",
     "data/interim/augmented.parquet", "data/processed/features/features.npy", "models/drum_classifier.pt",
     "models/drum_classifier.onnx", "data/processed/predictions.parquet",
@@ -27,6 +28,8 @@ OUTPUTS = [
     "metrics/openset.json", "metrics/plots/openset_roc.csv", "data/processed/hard_negatives.jsonl",
     "metrics/hard_negatives.json", "metrics/interpret/embedding_pca.svg", "metrics/readiness.json",
     "metrics/report.html",
+    "metrics/align_qc.json", "data/interim/align/synth/session.json",
+    "data/processed/boundary/labels.jsonl", "metrics/boundary.json",
     "data/raw/genmeta/default", "data/processed/genmeta/export/train.jsonl", "metrics/gen_stats.json",
     "metrics/plots/gen_quality_hist.csv",
 ]
@@ -80,7 +83,12 @@ def test_repro_builds_every_output_then_does_nothing(repo):
     evaluation = json.loads((repo / "metrics/eval.json").read_text())
     assert 0.0 <= evaluation["macro_f1"] <= 1.0 and "baseline_macro_f1" in evaluation
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
-    assert set(lock["stages"]) >= {"ingest_synth", "merge_manifests", "health", "train", "export"}
+    assert set(lock["stages"]) >= {"ingest_synth", "ingest_grooves", "merge_manifests", "health", "train", "export"}
+    # The grooves carry the groove-level techniques: the required-techniques gate passes on default data.
+    health = json.loads((repo / "metrics/health.json").read_text())
+    gate = next(g for g in health["gating_results"] if g["gate"] == "required_techniques")
+    assert gate["passed"] and {"metric_modulation", "variable_meter"} <= set(gate["threshold"]), gate
+    assert json.loads((repo / "metrics/merge.json").read_text())["events_per_source"]["grooves"] > 0
 
     second = _dvc("repro", cwd=repo)
     assert second.returncode == 0, second.stderr
@@ -101,8 +109,8 @@ def test_repro_builds_every_output_then_does_nothing(repo):
     assert plots.returncode == 0 and "confusion" in plots.stdout
 
 
-DATA_STAGES = ("ingest_synth", "ingest_hydrogen", "ingest_soundfont", "ingest_manifest", "merge_manifests", "split",
-               "health", "weights", "augment", "features")
+DATA_STAGES = ("ingest_synth", "ingest_hydrogen", "ingest_soundfont", "ingest_manifest", "ingest_grooves",
+               "ingest_audio_midi", "merge_manifests", "split", "health", "weights", "augment", "features")
 
 
 def test_data_stages_are_deterministic(repo, tmp_path):

@@ -32,10 +32,12 @@ def pipeline(tmp_path_factory):
     work = tmp_path_factory.mktemp("pipeline")
     (work / "configs").mkdir()
     shutil.copy(ROOT / "configs" / "taxonomy.yaml", work / "configs" / "taxonomy.yaml")
+    shutil.copy(ROOT / "configs" / "openness_calibration.json", work / "configs" / "openness_calibration.json")
     (work / "params.yaml").write_text(yaml.safe_dump(tiny_params()))
     (work / "data" / "raw" / "hydrogen").mkdir(parents=True)
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    for stage in ("ingest_synth", "ingest_hydrogen", "ingest_soundfont", "ingest_manifest", "merge_manifests",
+    for stage in ("ingest_synth", "ingest_hydrogen", "ingest_soundfont", "ingest_manifest", "ingest_grooves",
+                  "ingest_audio_midi", "merge_manifests",
                   "split", "health",
                   "weights", "augment", "features", "train", "evaluate", "bootstrap_eval", "openset_eval", "export"):
         proc = subprocess.run([sys.executable, str(ROOT / "stages" / f"{stage}.py")], cwd=work, env=env,
@@ -52,7 +54,11 @@ def test_ingest_and_merge_outputs(pipeline):
     assert len(pd.read_parquet(pipeline / "data/interim/sources/soundfont.parquet")) == 0
     merge = json.loads((pipeline / "metrics/merge.json").read_text())
     assert merge["events"] == len(pd.read_parquet(pipeline / "data/interim/events.parquet"))
-    assert merge["events_per_source"] == {"synth": len(synth)}
+    grooves = pd.read_parquet(pipeline / "data/interim/sources/grooves.parquet")
+    assert set(grooves["session_id"]) == set(synth["session_id"])
+    assert len(list((pipeline / "data/interim/grooves").glob("*.mid"))) == 8
+    assert len(pd.read_parquet(pipeline / "data/interim/sources/audio_midi.parquet")) == 0
+    assert merge["events_per_source"] == {"grooves": len(grooves), "synth": len(synth)}
 
 
 def test_split_holds_out_whole_sessions(pipeline):

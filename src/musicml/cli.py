@@ -33,6 +33,8 @@ app.add_typer(shards_app, name="shards")
 
 midi_app = new_app("MIDI datasets (emotion, melody, harmony, dynamics, groove): import, label, count.")
 app.add_typer(midi_app, name="midi")
+audio_midi_app = new_app("Drum recordings with aligned General-MIDI files (<name>.wav + <name>.mid) as a data source.")
+app.add_typer(audio_midi_app, name="audio-midi")
 
 s3_app = new_app("The S3 remote (dvc remote 's3'): check it, or run a local SeaweedFS store to try it.")
 app.add_typer(s3_app, name="s3")
@@ -127,6 +129,99 @@ def soundfonts_add(
         typer.echo(line)
     if not changes:
         typer.echo("soundfonts: already up to date; params.yaml unchanged")
+
+
+@audio_midi_app.command("add")
+def audio_midi_add(
+    source: Path = typer.Argument(..., help="Folder holding <name>.wav + <name>.mid pairs (sub-folders allowed)."),
+    name: str = typer.Option(None, help="Folder name under data/raw/audio_midi (default: the source's name)."),
+    params: Path = typer.Option("params.yaml", help="Params file to switch `sources.audio_midi` on in."),
+    taxonomy: Path = typer.Option("configs/taxonomy.yaml", help="Taxonomy file; reads `gm_drums`."),
+    track: bool = typer.Option(True, help="Track the copy with `dvc add`."),
+) -> None:
+    """Label-check, copy, `dvc add` and enable a folder of audio + MIDI pairs. Idempotent.
+
+    Every pair is read as the ingest_audio_midi stage reads it (GM notes on
+    channel 10, CC4 through `drum_midi.calibration`) before anything is copied:
+    a missing partner, an unreadable MIDI file or a note past the end of the
+    audio fails with one line and leaves params.yaml unchanged.
+    """
+    from musicml.config import load_yaml, section
+    from musicml.sources import add_audio_midi
+
+    p = load_yaml(params)
+    rules = _drum_midi_rules(p, taxonomy, vendor=section(p, "sources.audio_midi.vendor"),
+                             on_unknown_note=section(p, "sources.audio_midi.on_unknown_note"))
+    changes = add_audio_midi(source, rules=rules, name=name, params_path=params, track=track)
+    for line in changes:
+        typer.echo(line)
+    if not changes:
+        typer.echo("audio-midi: already up to date; params.yaml unchanged")
+
+
+def _drum_midi_rules(p: dict, taxonomy: Path, *, vendor: str | None, on_unknown_note: str):
+    from musicml.config import load_yaml, section
+    from musicml.drums.audio_midi import rules_from_config
+    from musicml.drums.openness import load_calibration
+    from musicml.drums.soundfont import gm_drum_map
+
+    doc = load_yaml(taxonomy)
+    curve = load_calibration(section(p, "drum_midi.calibration")).curve(vendor)
+    return rules_from_config(section(p, "drum_midi"), gm_map=gm_drum_map(doc), curve=curve,
+                             priority=section(doc, "taxonomy.classes"), on_unknown_note=on_unknown_note)
+
+
+@app.command("label-hit")
+def label_hit_command(
+    audio: Path = typer.Argument(..., help="The recording holding the hit (wav, flac, ...)."),
+    time: float = typer.Argument(..., help="Onset of the hit, seconds from the start of the audio."),
+    label: str = typer.Argument(..., help="A taxonomy class (configs/taxonomy.yaml) or `unknown`."),
+    manifest: Path = typer.Option("data/raw/manifest/manifest.jsonl",
+                                  help="Events JSONL to append to (created when missing); the manifest source reads it."),
+    session: str = typer.Option(None, help="Recording session, the unit of splits (default: the audio's file name stem)."),
+    kit: str = typer.Option("unknown", help="Drum kit name."),
+    source: str = typer.Option("manual", help="Source name of the row."),
+    velocity: int = typer.Option(None, help="MIDI-style velocity 1-127."),
+    openness: float = typer.Option(None, help="Hi-hat openness 0-1."),
+    technique: list[str] = typer.Option([], help="Playing technique (repeatable), e.g. hihat_bark, rimshot."),
+    taxonomy: Path = typer.Option("configs/taxonomy.yaml", help="Taxonomy file (class list)."),
+) -> None:
+    """Append one hand-labelled hit to an events manifest, validated like every row, atomically.
+
+    A hit already in the manifest with the same label is left alone; with
+    another label it is an error naming that line.
+    """
+    from musicml.config import load_taxonomy
+    from musicml.drums.labelling import label_hit
+
+    row, added = label_hit(audio, time, label, manifest=manifest, classes=load_taxonomy(taxonomy).classes,
+                           session_id=session, kit=kit, source=source, velocity=velocity, openness=openness,
+                           techniques=technique)
+    state = "added" if added else "already present"
+    typer.echo(f"label-hit: {state}: {row['label']} at {row['onset_s']:.3f} s of {row['audio_path']} "
+               f"(event {row['event_id']}) -> {manifest}")
+
+
+@app.command("normalize-openness")
+def normalize_openness_command(
+    manifest: Path = typer.Argument(..., help="Events JSONL whose rows carry a raw `cc4` (0-127) and maybe `vendor`."),
+    calibration: Path = typer.Option("configs/openness_calibration.json",
+                                     help="Per-vendor CC4 -> openness curves (JSON, piecewise-linear points)."),
+    vendor: str = typer.Option(None, help="Curve for rows without a `vendor` field (default: the file's default_vendor)."),
+    out: Path = typer.Option(None, help="Write here instead of rewriting MANIFEST in place."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print what would change; write nothing."),
+) -> None:
+    """Set hi-hat `openness` 0-1 from e-drum CC4 through a vendor calibration curve."""
+    from musicml.drums.openness import load_calibration, normalize_openness
+
+    changes = normalize_openness(manifest, load_calibration(calibration), vendor=vendor, out=out, dry_run=dry_run)
+    for change in changes[:20]:
+        old = "null" if change.old is None else f"{change.old:.4f}"
+        typer.echo(f"{manifest}:{change.line}: cc4 {change.cc4:g} ({change.vendor}): openness {old} -> {change.new:.4f}")
+    if len(changes) > 20:
+        typer.echo(f"... {len(changes) - 20} more")
+    verb = "would change" if dry_run else "changed"
+    typer.echo(f"normalize-openness: {verb} {len(changes)} rows" + ("" if dry_run else f" -> {out or manifest}"))
 
 
 def _gen_params(params: Path) -> dict:
@@ -563,6 +658,86 @@ def sweep_cmd(
         if not dry_run and subprocess.run(cmd).returncode != 0:
             raise MusicmlError(f"sweep: command failed: {shlex.join(cmd)}")
     typer.echo(f"sweep: {len(commands) - 1} experiments; rank them with: {shlex.join(rank_command(cfg['rank_by']))}")
+
+
+@app.command()
+def transcribe(
+    audio: Path = typer.Argument(..., help="Recording to transcribe (wav, flac, ogg ...; any length)."),
+    model: Path = typer.Option("models/drum_classifier.onnx", help="Exported ONNX model (torch not needed)."),
+    out: Path = typer.Option(..., help="JSONL to write: one event a line (time_s, label, confidence)."),
+    params: Path = typer.Option("params.yaml", help="Reads the `transcribe` section when present."),
+    window_ms: float = typer.Option(None, help="Analysis window (default: params, 2048)."),
+    hop_ms: float = typer.Option(None, help="Hop between windows (default: params, 512)."),
+    onset_threshold: float = typer.Option(None, help="Onset sensitivity: lower finds quieter hits "
+                                                     "(default: params, 0.1)."),
+    probabilities: bool = typer.Option(False, help="Add every class's probability to each event."),
+    progress: bool = typer.Option(None, help="Progress bar on stderr (default: for files over 30 s)."),
+) -> None:
+    """Find the drum hits in a recording and classify each one, streaming window by window.
+
+    Only a window (plus context) of the file is in memory at a time. Silent
+    audio gives an empty file. A kick under a hi-hat is two events at one time.
+    """
+    from musicml.config import load_yaml
+    from musicml.drums.transcribe import StreamConfig, transcribe_file, write_events_jsonl
+    from musicml.inference import OnnxClassifier
+
+    section_params = load_yaml(params).get("transcribe", {}) if params.exists() else {}
+    config = StreamConfig.from_params(section_params, window_ms=window_ms, hop_ms=hop_ms,
+                                      onset_threshold=onset_threshold)
+    events = transcribe_file(audio, OnnxClassifier.load(model), config, with_probabilities=probabilities,
+                             progress=progress)
+    count = write_events_jsonl(events, out)
+    typer.echo(f"transcribe: {count} events -> {out}", err=True)
+
+
+@app.command("compare-manifests")
+def compare_manifests_cmd(
+    baseline: Path = typer.Argument(..., help="Baseline events manifest (Parquet or JSONL)."),
+    candidate: Path = typer.Argument(..., help="Candidate events manifest (Parquet or JSONL)."),
+    json_output: Path = typer.Option(None, "--json-output", help="Write the full diff as JSON here."),
+    max_drop: int = typer.Option(25, min=0, help="A label losing more events than this is a regression."),
+    ignore_label: list[str] = typer.Option(None, "--ignore-label", help="Label never counted as a regression "
+                                                                        "(repeatable)."),
+    strict: bool = typer.Option(True, help="Exit 1 when a label drops beyond --max-drop."),
+) -> None:
+    """Session / label / source / technique deltas between two manifests; per-class drops beyond --max-drop."""
+    from musicml.atomic import write_json
+    from musicml.drums.manifest_diff import compare_manifests, format_diff
+    from musicml.errors import GateError
+    from musicml.manifest import read_events
+
+    diff = compare_manifests(read_events(baseline), read_events(candidate), max_drop=max_drop,
+                             ignore_labels=ignore_label or [])
+    diff.update(baseline=str(baseline), candidate=str(candidate))
+    for line in format_diff(diff):
+        typer.echo(line)
+    if json_output is not None:
+        write_json(json_output, diff)
+    if strict and not diff["passed"]:
+        raise GateError(f"labels dropped more than {max_drop} events: {', '.join(diff['label_drops'])}")
+
+
+@app.command()
+def stats(
+    manifest: Path = typer.Argument(..., help="Events manifest (Parquet, e.g. data/interim/dataset.parquet, "
+                                              "or JSONL)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of lines."),
+) -> None:
+    """Counts per label, source and split (when present), sessions and techniques of a manifest."""
+    import json
+
+    from musicml.drums.manifest_diff import manifest_stats
+    from musicml.manifest import read_events
+
+    table = manifest_stats(read_events(manifest))
+    if as_json:
+        typer.echo(json.dumps(table, indent=2, sort_keys=True))
+        return
+    typer.echo(f"{manifest}: {table['events']} events, {table['sessions']} sessions")
+    for name in ("labels", "sources", "splits", "techniques"):
+        if name in table:
+            typer.echo(f"{name}: " + (", ".join(f"{k} {v}" for k, v in table[name].items()) or "none"))
 
 
 def main() -> None:

@@ -27,14 +27,18 @@ class OnnxClassifier:
     unknown: dict | None = None
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "OnnxClassifier":
+    def load(cls, path: str | os.PathLike, *, threads: int | None = None) -> "OnnxClassifier":
+        """Open an exported model; ``threads`` caps onnxruntime's intra-op threads (default: all cores)."""
         import onnxruntime as ort
 
         path = str(path)
         if not os.path.exists(path):
             raise InputError(path, "model file not found")
         try:
-            session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+            options = ort.SessionOptions()
+            if threads:
+                options.intra_op_num_threads = threads
+            session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
         except Exception as exc:
             raise InputError(path, f"not a loadable ONNX model: {exc}") from exc
         meta = session.get_modelmeta().custom_metadata_map

@@ -20,6 +20,7 @@ def split_sessions(
     test_fraction: float,
     seed: int,
     test_sessions: Sequence[str] = (),
+    follow_sources: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Return ``events`` with a ``split`` column: train / val / test / openset.
 
@@ -28,10 +29,18 @@ def split_sessions(
     in every split it can fill. Known-class events of a test session go to
     ``test``; every ``unknown`` event goes to ``openset`` (open-set evaluation),
     whatever its session, and never to training.
+
+    Sessions of ``follow_sources`` that share their id with a session of
+    another source (a groove played on a kit) are not drawn: they take that
+    session's split, so a kit and everything played on it are held out
+    together. Their sessions without such a twin are drawn like any other.
     """
     if not 0 <= val_fraction < 1 or not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
         raise ConfigError(f"split fractions must be in [0, 1) and sum below 1, got {val_fraction}, {test_fraction}")
     sessions = events[["source", "session_id"]].drop_duplicates().sort_values(["source", "session_id"])
+    leaders = sessions[~sessions["source"].isin(list(follow_sources))]
+    followers = sessions["source"].isin(list(follow_sources)) & sessions["session_id"].isin(leaders["session_id"])
+    sessions = sessions[~followers]
     missing = sorted(set(test_sessions) - set(sessions["session_id"]))
     if missing:
         raise ConfigError(f"split.test_kits names sessions that are not in the data: {missing}")
