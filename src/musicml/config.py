@@ -6,6 +6,7 @@ scripts) pass paths and pass sections down as plain arguments.
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -30,6 +31,20 @@ def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InputError(path, "expected a YAML mapping at the top level")
     return data
+
+
+def load_json(path: str | os.PathLike) -> Any:
+    """Parse a JSON file; a missing file or bad syntax is an :class:`InputError` naming the line."""
+    path = str(path)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except OSError as exc:
+        raise InputError(path, f"cannot open: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"not UTF-8 text ({exc.reason})") from exc
+    except json.JSONDecodeError as exc:
+        raise InputError(path, f"not valid JSON ({exc.msg})", line=exc.lineno) from exc
 
 
 def section(params: dict[str, Any], dotted: str) -> Any:

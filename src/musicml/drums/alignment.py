@@ -19,7 +19,6 @@ microphone colourings and gains do not pull the peak.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ import numpy as np
 import soundfile as sf
 
 from musicml.audio import audio_info, mono_at_rate
+from musicml.config import load_json
 from musicml.errors import ConfigError, InputError
 
 
@@ -95,12 +95,7 @@ def read_session(manifest: str | os.PathLike) -> Session:
         every missing audio file at once.
     """
     manifest = str(manifest)
-    try:
-        data = json.loads(Path(manifest).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(manifest, f"cannot open: {exc.strerror}") from exc
-    except json.JSONDecodeError as exc:
-        raise InputError(manifest, f"not valid JSON ({exc.msg})", line=exc.lineno) from exc
+    data = load_json(manifest)
     if not isinstance(data, dict):
         raise InputError(manifest, "expected a JSON object with session_id, reference and files")
     for name, kind in (("session_id", str), ("reference", str), ("files", list)):

@@ -28,6 +28,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from musicml.atomic import atomic_path
+from musicml.config import load_json
 from musicml.errors import ConfigError, InputError
 from musicml.manifest import iter_jsonl, normalize_row
 
@@ -96,12 +97,7 @@ def _parse_curve(path: str, vendor: str, spec: Any) -> OpennessCurve:
 def load_calibration(path: str | os.PathLike) -> Calibration:
     """Read and check a calibration JSON file; every error names the file and field."""
     path = str(path)
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(path, f"cannot open: {exc.strerror}") from exc
-    except json.JSONDecodeError as exc:
-        raise InputError(path, f"not valid JSON ({exc.msg})", line=exc.lineno) from exc
+    doc = load_json(path)
     vendors = doc.get("vendors") if isinstance(doc, dict) else None
     if not isinstance(vendors, dict) or not vendors:
         raise InputError(path, "expected a non-empty mapping of vendor -> {points}", field="vendors")
