@@ -83,6 +83,10 @@ def ran(work, run_stage_module):
     # The other gate sources, as their stages (tested elsewhere) write them.
     (work / "metrics/health.json").write_text(json.dumps({"passed": True}))
     (work / "metrics/bootstrap.json").write_text(json.dumps({"all": {"model": {"macro_f1": {"low": 0.7}}}}))
+    (work / "metrics/boundary.json").write_text(json.dumps(
+        {"macro_recall": 0.97, "gates": {"macro_recall": {"passed": True, "value": 0.97, "threshold": 0.95}}}))
+    (work / "metrics/align_qc.json").write_text(json.dumps(
+        {"max_abs_offset_ms": 12.5, "gates": {"max_abs_offset_ms": {"passed": False, "value": 12.5, "threshold": 10}}}))
     return work
 
 
@@ -159,7 +163,13 @@ def test_interpret_figures(ran):
 def test_readiness_report_and_strict_mode(ran, run_stage_module, tmp_path):
     run_stage_module("readiness", cwd=ran)
     report = json.loads((ran / "metrics/readiness.json").read_text())
-    assert set(report["gates"]) == {"health", "macro_f1_ci_low", "openset_auroc", "openset_fpr_at_95_tpr"}
+    assert set(report["gates"]) == {"health", "macro_f1_ci_low", "openset_auroc", "openset_fpr_at_95_tpr",
+                                    "boundary_macro_recall", "alignment_max_offset_ms"}
+    # Thresholds come from the source files (threshold_key): 0.95 passes 0.97, 12.5 ms breaks 10 ms.
+    assert report["gates"]["boundary_macro_recall"]["passed"] is True
+    assert report["gates"]["alignment_max_offset_ms"] == {**report["gates"]["alignment_max_offset_ms"],
+                                                          "passed": False, "value": 12.5, "threshold": 10}
+    assert report["passed"] is False
     for g in report["gates"].values():
         assert set(g) >= {"passed", "value", "threshold", "source"}
     openset = json.loads((ran / "metrics/openset.json").read_text())
