@@ -329,7 +329,7 @@ def _hihats(rng: np.random.Generator, electronic: bool) -> dict[str, Voice]:
                   lo_hz=lo, hi_hz=_u(rng, 9000, 16000), decay_s=1.0, attack_s=0.0005)
     tip = _click(rng, (0.05, 0.3))
     closed_gain = _u(rng, 0.35, 0.7)
-    closed = replace(metal, decay_s=_lu(rng, 0.04, 0.3))
+    closed = replace(metal, decay_s=_lu(rng, 0.03, 0.2))
     # Pedal: softer, slower "chick" of the cymbals meeting, with a low-mid clap of metal on metal.
     pedal = replace(metal, lo_hz=lo * _u(rng, 0.5, 0.8), decay_s=_lu(rng, 0.05, 0.14), attack_s=_u(rng, 0.004, 0.012))
     chick_lo = _u(rng, 300, 800)
@@ -485,9 +485,9 @@ def _layers(rng: np.random.Generator) -> tuple[VelocityLayer, ...]:
 
 def _room(rng: np.random.Generator) -> Room:
     # Sample libraries are mostly close-miked: many kits dry, the rest with some room.
-    dry = rng.random() < 0.35
+    dry = rng.random() < 0.5
     return Room(
-        rt60_s=_lu(rng, 0.1, 1.2), wet=0.0 if dry else 10 ** (_u(rng, -30, -6) / 20),
+        rt60_s=_lu(rng, 0.1, 1.2), wet=0.0 if dry else 10 ** (_u(rng, -36, -10) / 20),
         predelay_s=_u(rng, 0.001, 0.02), damping_hz=_lu(rng, 1500, 8000), hf_ratio=_u(rng, 0.3, 0.8),
         reflections=() if dry else tuple(
             (_u(rng, 0.002, 0.035), _u(rng, -0.4, 0.4)) for _ in range(int(rng.integers(2, 8)))),
@@ -499,8 +499,8 @@ def _channel(rng: np.random.Generator) -> Channel:
     return Channel(
         tilt_db=_u(rng, -6, 6), pivot_hz=_lu(rng, 500, 4000), highpass_hz=_lu(rng, 20, 150),
         lowpass_hz=_lu(rng, 6000, 10500) if rng.random() < 0.5 else None,
-        noise_db=_u(rng, -80, -55),
-        hum_hz=float(rng.choice([50.0, 60.0])) if rng.random() < 0.2 else None, hum_db=_u(rng, -70, -50),
+        noise_db=_u(rng, -110, -75),
+        hum_hz=float(rng.choice([50.0, 60.0])) if rng.random() < 0.2 else None, hum_db=_u(rng, -100, -70),
     )
 
 
