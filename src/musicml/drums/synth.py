@@ -330,7 +330,7 @@ def _hihats(rng: np.random.Generator, electronic: bool) -> dict[str, Voice]:
     # Acoustic hats keep real energy down to a few hundred Hz (the stick on the bow).
     lo = _u(rng, 5000, 9000) if square else _lu(rng, 250, 3000)
     metal = Metal(freqs=_metal_source(rng, square, lo, 10), square=square, ring_split=0,
-                  noise_mix=_u(rng, 0.0, 0.4) if square else _u(rng, 0.4, 0.85),
+                  noise_mix=_u(rng, 0.0, 0.4) if square else _u(rng, 0.2, 0.7),
                   lo_hz=lo, hi_hz=_u(rng, 9000, 16000), decay_s=1.0, attack_s=0.0005,
                   pink=0.0 if square else _u(rng, 0.5, 1.0))
     tip = _click(rng, (0.05, 0.3))
@@ -366,8 +366,9 @@ def _cymbal_metal(rng: np.random.Generator, square: bool, *, lo_hz: float, carri
 
 def _crash(rng: np.random.Generator, electronic: bool) -> Voice:
     square = electronic and rng.random() < 0.6
+    # Recorded crashes show their partials through the wash: mostly oscillators, some noise.
     wash = _cymbal_metal(rng, square, lo_hz=_lu(rng, 150, 900), carriers=6 if square else 10,
-                         noise_mix=_u(rng, 0.3, 0.8), decay=_lu(rng, 1.2, 4.0), electronic=electronic)
+                         noise_mix=_u(rng, 0.05, 0.4), decay=_lu(rng, 1.2, 4.0), electronic=electronic)
     stick = Noise(lo_hz=1000, hi_hz=12000, decay_s=_u(rng, 0.01, 0.04), level=_u(rng, 0.3, 0.8))
     return Voice((wash, stick), length_s=1.0, gain=_u(rng, 0.5, 0.85))
 
