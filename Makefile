@@ -70,6 +70,7 @@ bench: setup
 	$(BIN)/python benchmarks/onnx_latency.py
 	$(BIN)/python benchmarks/genmeta.py
 	$(BIN)/python benchmarks/router_latency.py
+	$(BIN)/python benchmarks/real_kits.py
 	$(BIN)/python benchmarks/midi_throughput.py
 	$(BIN)/python benchmarks/s3_roundtrip.py
 	$(BIN)/python benchmarks/ddp.py

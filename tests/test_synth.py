@@ -97,7 +97,9 @@ def test_velocity_scales_level_and_brightness():
 
 
 def test_bark_cuts_the_open_hihat_short():
-    kit = make_kit(1, seed=0)
+    # A kit whose open hat rings long enough for the choke to show.
+    kit = next(k for k in (make_kit(i, seed=0) for i in range(12))
+               if dict(k.voices)["hihat_open"].components[0].decay_s > 0.8)
     plain = render_hit("hihat_open", kit, velocity=100, sr=SR, rng=np.random.default_rng(2))
     bark = render_hit("hihat_open", kit, velocity=100, sr=SR, rng=np.random.default_rng(2), technique="hihat_bark")
     late = slice(int(0.22 * SR), int(0.35 * SR))  # the bark chokes the hat 80-200 ms after the hit
@@ -177,7 +179,7 @@ def test_tom_pitch_order_within_each_kit():
 
 def test_techniques_are_tagged(tmp_path):
     kit = make_kit(0, seed=0)
-    _, events = render_session(kit, classes=CLASSES, hits_per_class=8, unknown_hits=0, sr=SR, seed=0,
+    _, events = render_session(kit, classes=CLASSES, hits_per_class=12, unknown_hits=0, sr=SR, seed=0,
                                technique_prob=1.0)
     for event in events:
         eligible = [t for t, labels in TECHNIQUES.items() if event["label"] in labels]
@@ -230,3 +232,35 @@ def test_render_hit_rejects_bad_arguments():
         render_hit("snare", kit, velocity=100, sr=SR, rng=rng, technique="ghost")
     with pytest.raises(ConfigError):
         make_kit(-1, seed=0)
+
+
+def _octave_db(x: np.ndarray, sr: int, lo_hz: float) -> float:
+    spectrum = np.abs(np.fft.rfft(x)) ** 2
+    freqs = np.fft.rfftfreq(x.size, 1 / sr)
+    return float(10 * np.log10(spectrum[(freqs >= lo_hz) & (freqs < 2 * lo_hz)].sum()))
+
+
+def test_acoustic_cymbals_are_dark_like_recorded_ones():
+    """Recorded cymbals carry about as much energy per octave high as low (flat on a mel scale);
+    white noise would put 6 dB more in each octave up. The acoustic voices are tilted towards pink."""
+    acoustic = _kits_of_each_style()[0]
+    sr = 44100
+    for label in ("crash", "hihat_open"):
+        rises = []
+        for seed in range(6):
+            hit = render_hit(label, acoustic, velocity=100, sr=sr, rng=np.random.default_rng(seed))
+            rises.append(_octave_db(hit, sr, 5000) - _octave_db(hit, sr, 1250))  # two octaves up
+        assert np.median(rises) < 6.0, (label, rises)  # white: +12 dB over two octaves
+
+
+def test_noise_floor_sits_far_below_a_soft_hit():
+    """Sample libraries are quiet between hits: the floor of a session stays ~60 dB or more
+    under a soft closed hi-hat's peak, so the end of a short hit's clip is near silence."""
+    for index in range(4):
+        kit = make_kit(index, seed=3)
+        audio, events = render_session(kit, classes=("hihat_closed",), hits_per_class=1, unknown_hits=0,
+                                       sr=SR, seed=3, technique_prob=0.0)
+        onset = int(events[0]["onset_s"] * SR)
+        peak = np.abs(audio[onset:onset + SR // 10]).max()
+        floor = _rms(audio[onset + int(0.6 * SR):onset + int(0.75 * SR)])
+        assert 20 * np.log10(floor / peak) < -45, index

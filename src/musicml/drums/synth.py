@@ -67,6 +67,10 @@ GAP_RANGE_S = (0.8, 1.2)
 PEAK = 0.9
 MIN_SR = 16000
 
+# A -3 dB/octave filter (J. O. Smith's pink-noise IIR): recorded cymbals carry as much
+# energy per octave low as high, so they look flat on a mel scale, where white noise rises.
+_PINK_B = np.array([0.049922035, -0.095993537, 0.050612699, -0.004408786])
+_PINK_A = np.array([1.0, -2.494956002, 2.017265875, -0.522189400])
 _T60 = math.log(1000.0)  # exp(-_T60 * t / T) is 60 dB down at t = T
 _MODE_TILT = 0.4  # how strongly brightness favours upper modes (exponent per mode index)
 _SESSION_STREAM = 1  # third seed word: a session's hit draws never reuse the kit's stream
@@ -131,6 +135,7 @@ class Metal:
     wobble_hz: float = 0.0
     wobble: float = 0.0
     level: float = 1.0
+    pink: float = 0.0  # share of the source tilted -3 dB/octave: acoustic metal is dark, not white
 
 
 Component = Modes | Noise | Metal
@@ -323,13 +328,14 @@ def _hihats(rng: np.random.Generator, electronic: bool) -> dict[str, Voice]:
     """Closed, pedal and open hi-hat: the same pair of cymbals, played three ways."""
     square = electronic and rng.random() < 0.7
     # Acoustic hats keep real energy down to a few hundred Hz (the stick on the bow).
-    lo = _u(rng, 5000, 9000) if square else _lu(rng, 400, 6000)
+    lo = _u(rng, 5000, 9000) if square else _lu(rng, 250, 3000)
     metal = Metal(freqs=_metal_source(rng, square, lo, 10), square=square, ring_split=0,
-                  noise_mix=_u(rng, 0.0, 0.4) if square else _u(rng, 0.4, 0.85),
-                  lo_hz=lo, hi_hz=_u(rng, 9000, 16000), decay_s=1.0, attack_s=0.0005)
+                  noise_mix=_u(rng, 0.0, 0.4) if square else _u(rng, 0.2, 0.7),
+                  lo_hz=lo, hi_hz=_u(rng, 9000, 16000), decay_s=1.0, attack_s=0.0005,
+                  pink=0.0 if square else _u(rng, 0.5, 1.0))
     tip = _click(rng, (0.05, 0.3))
     closed_gain = _u(rng, 0.35, 0.7)
-    closed = replace(metal, decay_s=_lu(rng, 0.04, 0.3))
+    closed = replace(metal, decay_s=_lu(rng, 0.03, 0.2))
     # Pedal: softer, slower "chick" of the cymbals meeting, with a low-mid clap of metal on metal.
     pedal = replace(metal, lo_hz=lo * _u(rng, 0.5, 0.8), decay_s=_lu(rng, 0.05, 0.14), attack_s=_u(rng, 0.004, 0.012))
     chick_lo = _u(rng, 300, 800)
@@ -354,27 +360,29 @@ def _cymbal_metal(rng: np.random.Generator, square: bool, *, lo_hz: float, carri
     # A struck cymbal speaks at once: its attack is a few milliseconds at most.
     return Metal(freqs=freqs, square=square, ring_split=carriers, noise_mix=noise_mix, lo_hz=lo_hz,
                  hi_hz=_u(rng, 9000, 16000), decay_s=decay, attack_s=_lu(rng, 0.0005, 0.006),
-                 wobble_hz=_u(rng, 2, 8), wobble=0.0 if electronic else _u(rng, 0.05, 0.25))
+                 wobble_hz=_u(rng, 2, 8), wobble=0.0 if electronic else _u(rng, 0.05, 0.25),
+                 pink=0.0 if square else _u(rng, 0.5, 1.0))
 
 
 def _crash(rng: np.random.Generator, electronic: bool) -> Voice:
     square = electronic and rng.random() < 0.6
-    wash = _cymbal_metal(rng, square, lo_hz=_lu(rng, 250, 1500), carriers=6 if square else 10,
-                         noise_mix=_u(rng, 0.3, 0.8), decay=_lu(rng, 1.2, 4.0), electronic=electronic)
+    # Recorded crashes show their partials through the wash: mostly oscillators, some noise.
+    wash = _cymbal_metal(rng, square, lo_hz=_lu(rng, 150, 900), carriers=6 if square else 10,
+                         noise_mix=_u(rng, 0.05, 0.4), decay=_lu(rng, 1.2, 4.0), electronic=electronic)
     stick = Noise(lo_hz=1000, hi_hz=12000, decay_s=_u(rng, 0.01, 0.04), level=_u(rng, 0.3, 0.8))
     return Voice((wash, stick), length_s=1.0, gain=_u(rng, 0.5, 0.85))
 
 
 def _ride(rng: np.random.Generator, electronic: bool) -> Voice:
     square = electronic and rng.random() < 0.6
-    f0, decay = _u(rng, 300, 800), _lu(rng, 1.0, 3.5)
+    f0, decay = _u(rng, 200, 600), _lu(rng, 1.0, 3.5)
     ratios = (1.0, _u(rng, 1.9, 2.3), _u(rng, 2.7, 3.2), _u(rng, 3.9, 4.6), _u(rng, 5.2, 6.1), _u(rng, 7.0, 8.5))
     bell = Modes(freqs=tuple(f0 * r for r in ratios) + _lus(rng, 2500, 6000, 2),
                  amps=tuple(_u(rng, 0.3, 1.0) for _ in range(8)),
                  decays=tuple(decay * (0.6 if k >= 4 else 1.0) for k in range(8)),
-                 level=_u(rng, 0.0, 0.3) if electronic else _u(rng, 0.3, 0.8))
+                 level=_u(rng, 0.0, 0.3) if electronic else _u(rng, 0.5, 1.0))
     # Less wash than a crash: fewer oscillators, less noise, higher band.
-    shimmer = _cymbal_metal(rng, square, lo_hz=_lu(rng, 2000, 5000), carriers=3 if square else 6,
+    shimmer = _cymbal_metal(rng, square, lo_hz=_lu(rng, 600, 3000), carriers=3 if square else 6,
                             noise_mix=_u(rng, 0.1, 0.45), decay=_lu(rng, 1.0, 3.0), electronic=electronic)
     ping = Noise(lo_hz=2500, hi_hz=10000, decay_s=_u(rng, 0.01, 0.04), level=_u(rng, 0.2, 0.5))
     return Voice((bell, replace(shimmer, level=_u(rng, 0.3, 0.8)), ping), length_s=1.0, gain=_u(rng, 0.4, 0.7))
@@ -485,9 +493,9 @@ def _layers(rng: np.random.Generator) -> tuple[VelocityLayer, ...]:
 
 def _room(rng: np.random.Generator) -> Room:
     # Sample libraries are mostly close-miked: many kits dry, the rest with some room.
-    dry = rng.random() < 0.35
+    dry = rng.random() < 0.5
     return Room(
-        rt60_s=_lu(rng, 0.1, 1.2), wet=0.0 if dry else 10 ** (_u(rng, -30, -6) / 20),
+        rt60_s=_lu(rng, 0.1, 1.2), wet=0.0 if dry else 10 ** (_u(rng, -36, -10) / 20),
         predelay_s=_u(rng, 0.001, 0.02), damping_hz=_lu(rng, 1500, 8000), hf_ratio=_u(rng, 0.3, 0.8),
         reflections=() if dry else tuple(
             (_u(rng, 0.002, 0.035), _u(rng, -0.4, 0.4)) for _ in range(int(rng.integers(2, 8)))),
@@ -499,8 +507,8 @@ def _channel(rng: np.random.Generator) -> Channel:
     return Channel(
         tilt_db=_u(rng, -6, 6), pivot_hz=_lu(rng, 500, 4000), highpass_hz=_lu(rng, 20, 150),
         lowpass_hz=_lu(rng, 6000, 10500) if rng.random() < 0.5 else None,
-        noise_db=_u(rng, -80, -55),
-        hum_hz=float(rng.choice([50.0, 60.0])) if rng.random() < 0.2 else None, hum_db=_u(rng, -70, -50),
+        noise_db=_u(rng, -110, -75),
+        hum_hz=float(rng.choice([50.0, 60.0])) if rng.random() < 0.2 else None, hum_db=_u(rng, -100, -70),
     )
 
 
@@ -694,6 +702,9 @@ def _render_metal(c: Metal, n: int, sr: int, s: _Strike, rng: np.random.Generato
     bank = _oscillator_bank(c.freqs, c.square, c.ring_split, sr)
     start = int(rng.integers(bank.size - t.size + 1))
     src = (1 - c.noise_mix) * bank[start:start + t.size] + c.noise_mix * rng.standard_normal(t.size, dtype=np.float32)
+    if c.pink:
+        dark = signal.lfilter(_PINK_B, _PINK_A, src).astype(np.float32)
+        src = (1 - c.pink) * src + c.pink * dark * np.float32(src.std() / (dark.std() + 1e-9))
     hi = max(c.hi_hz * (0.6 + 0.4 * s.bright), 1.3 * c.lo_hz)
     x = _bandlimit(src, sr, c.lo_hz, hi)
     x *= np.float32(1 / (x.std() + 1e-9))
