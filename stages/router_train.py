@@ -26,6 +26,11 @@ def main(
     Out-of-fold figures choose the baseline's thresholds and the embedding router's head epochs, blend weight
     (`router.train.blend_weights`: the head's share against the n-gram baseline) and thresholds. Test stays out.
     """
+    import torch
+
+    # The head is a small MLP: torch's thread pool only spin-waits on it (costly on a shared machine),
+    # and one thread keeps the result the same on any machine.
+    torch.set_num_threads(1)
     p = load_yaml(params)
     cfg = section(p, "router.train")
     config = HeadConfig.from_params(cfg["head"])
