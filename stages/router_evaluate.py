@@ -14,7 +14,7 @@ from musicml.router.examples import LABELS, read_examples
 from musicml.router.models import decide, head_proba
 from musicml.router.natural import read_natural
 from musicml.router.scoring import gates, score
-from musicml.router.training import labels_of, load_baseline, load_head
+from musicml.router.training import blend, labels_of, load_baseline, load_head
 
 
 def main(
@@ -40,13 +40,15 @@ def main(
         vectors = {"test": arrays["dataset"][test], "natural": arrays["natural"]}
     sets = {"test": df[test].reset_index(drop=True), "natural": nat}
     baseline, baseline_thresholds = load_baseline(baseline_path)
-    head, head_thresholds, _ = load_head(head_path)
+    head, head_thresholds, _, blend_weight = load_head(head_path)
     report: dict = {}
     rows = nat[["question", *LABELS]].copy()
     for name, frame in sets.items():
         y = labels_of(frame)
-        outputs = {"baseline": decide(baseline.predict_proba(frame["question"].tolist()), baseline_thresholds),
-                   "embedding": decide(head_proba(head, vectors[name]), head_thresholds)}
+        baseline_proba = baseline.predict_proba(frame["question"].tolist())
+        outputs = {"baseline": decide(baseline_proba, baseline_thresholds),
+                   "embedding": decide(blend(head_proba(head, vectors[name]), baseline_proba, blend_weight),
+                                       head_thresholds)}
         for model, (pred, confidence) in outputs.items():
             report.setdefault(model, {})[name] = score(y, pred, frame["category"].tolist())
             if name == "natural":

@@ -34,6 +34,7 @@ def tiny_params(**overrides) -> dict:
     router["augment"]["per_category"] = 8
     router["validate"].update(min_examples=100, max_share_deviation=0.2)
     router["train"]["head"].update(epochs=4, hidden=16)
+    router["train"]["cv_folds"] = 3
     router["export"]["parity_examples"] = 8
     if "midi" in params:
         params["midi"]["synth"].update(per_category=4)

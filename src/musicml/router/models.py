@@ -84,8 +84,12 @@ def head_proba(head, x: np.ndarray) -> np.ndarray:
 
 
 def train_head(x: np.ndarray, y: np.ndarray, *, config: HeadConfig, seed: int, weights: np.ndarray | None = None,
-               x_val: np.ndarray | None = None, y_val: np.ndarray | None = None):
+               x_val: np.ndarray | None = None, y_val: np.ndarray | None = None, keep_best: bool = True):
     """Train the head; with validation data the epoch of best validation exact match is kept.
+
+    With ``keep_best=False`` the head of the last epoch is returned and each
+    history record also holds ``val_proba``, the validation probabilities after
+    that epoch (cross-validation chooses the epoch count from them).
 
     Returns
     -------
@@ -127,9 +131,12 @@ def train_head(x: np.ndarray, y: np.ndarray, *, config: HeadConfig, seed: int, w
             total += float(loss.detach()) * len(idx)
         record = {"epoch": epoch + 1, "loss": total / len(xt)}
         if x_val is not None:
-            acc = exact_match(y_val, head_proba(head, x_val) >= 0.5)
+            proba = head_proba(head, x_val)
+            acc = exact_match(y_val, proba >= 0.5)
             record["val_exact_match"] = acc
-            if acc > best:
+            if not keep_best:
+                record["val_proba"] = proba
+            elif acc > best:
                 best, best_state = acc, {k: v.clone() for k, v in head.state_dict().items()}
         history.append(record)
     if best_state is not None:
@@ -156,13 +163,16 @@ def exact_match(y: np.ndarray, pred: np.ndarray) -> float:
 
 def tune_thresholds(y: np.ndarray, proba: np.ndarray, *, grid: np.ndarray | None = None) -> list[float]:
     """Per label, the threshold with the best F1 on ``(y, proba)``; ties go to the one nearest 0.5."""
-    from sklearn.metrics import f1_score
-
-    grid = np.round(np.arange(0.05, 0.951, 0.025), 4) if grid is None else grid
+    grid = np.round(np.arange(0.05, 0.951, 0.025), 4) if grid is None else np.asarray(grid)
+    y = np.asarray(y, bool)
     thresholds = []
     for k in range(y.shape[1]):
-        scores = [(f1_score(y[:, k], proba[:, k] >= t, zero_division=0), -abs(t - 0.5), t) for t in grid]
-        thresholds.append(float(max(scores)[2]))
+        # All grid points at once: (thresholds, rows) decisions against the labels.
+        pred = np.asarray(proba)[None, :, k] >= grid[:, None]
+        tp = (pred & y[None, :, k]).sum(1)
+        denominator = pred.sum(1) + y[:, k].sum()
+        f1 = np.where(denominator > 0, 2 * tp / np.maximum(denominator, 1), 0.0)
+        thresholds.append(float(max(zip(np.round(f1, 12), -np.abs(grid - 0.5), grid))[2]))
     return thresholds
 
 

@@ -1,4 +1,4 @@
-"""Training both router models on the template-held-out split, thresholds tuned on validation."""
+"""Training both router models; choices by cross-validation over template families, test held out."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pandas as pd
 from musicml.atomic import atomic_path
 from musicml.errors import InputError
 from musicml.router.examples import LABELS
-from musicml.router.models import (HeadConfig, build_head, config_dict, decide, fit_baseline, head_proba,
+from musicml.router.models import (HeadConfig, build_head, config_dict, decide, exact_match, fit_baseline,
                                    train_head, tune_thresholds)
 from musicml.router.scoring import score
 
@@ -22,59 +22,111 @@ def labels_of(df: pd.DataFrame) -> np.ndarray:
     return df[list(LABELS)].to_numpy(dtype=bool)
 
 
-def train_models(df: pd.DataFrame, embeddings: np.ndarray, *, baseline_c: float, head: HeadConfig,
-                 seed: int, refit_on_val: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Fit the baseline and the embedding head on ``split == train``; thresholds on ``val``.
+def blend(head_proba_: np.ndarray, baseline_proba: np.ndarray, weight: float) -> np.ndarray:
+    """The hybrid router's probabilities: ``weight`` of the embedding head, the rest from the n-gram baseline."""
+    return weight * np.asarray(head_proba_) + (1.0 - weight) * np.asarray(baseline_proba)
 
-    With ``refit_on_val`` both models are then fitted again on train + val with
-    what validation chose (the head's best epoch count, both models'
-    thresholds): more template families for the shipped model, while test
-    stays held out. The validation figures reported are those before the refit.
+
+def cross_validate(texts: list[str], x: np.ndarray, y: np.ndarray, weights: np.ndarray, families: np.ndarray,
+                   categories: np.ndarray, *, folds: int, baseline_c: float, head: HeadConfig,
+                   seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold probabilities over whole template families.
+
+    Folds never split a template family (``StratifiedGroupKFold`` with the
+    category as stratum, so every fold holds families of every category): each
+    row is scored by models that saw no phrasing of its family, as the
+    held-out test is.
 
     Returns
     -------
-    (models, report): ``{"baseline": (model, thresholds), "embedding": (head, thresholds)}``
-    and the validation figures of both.
+    (baseline, head): ``(n, labels)`` and, per epoch of the head, ``(epochs, n, labels)``.
+    """
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    if len(set(families)) < folds:
+        raise InputError("dataset", f"{len(set(families))} template families for {folds} cross-validation folds; "
+                                    "lower router.train.cv_folds")
+    baseline_oof = np.zeros(y.shape)
+    head_oof = np.zeros((head.epochs, *y.shape))
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    for fit, held in splitter.split(x, categories, families):
+        model = fit_baseline([texts[i] for i in fit], y[fit].astype(int), c=baseline_c, seed=seed,
+                             sample_weight=weights[fit])
+        baseline_oof[held] = model.predict_proba([texts[i] for i in held])
+        _, history = train_head(x[fit], y[fit], config=head, seed=seed, weights=weights[fit], x_val=x[held],
+                                y_val=y[held], keep_best=False)
+        for epoch, record in enumerate(history):
+            head_oof[epoch][held] = record["val_proba"]
+    return baseline_oof, head_oof
+
+
+def choose_hybrid(y: np.ndarray, baseline_oof: np.ndarray, head_oof: np.ndarray,
+                  blend_weights: list[float]) -> dict[str, Any]:
+    """The head's epoch count, blend weight and thresholds of best out-of-fold exact match.
+
+    Ties go to fewer epochs, then to the larger share of the embedding head.
+    """
+    best: tuple | None = None
+    for epoch in range(len(head_oof)):
+        for weight in sorted(blend_weights, reverse=True):
+            proba = blend(head_oof[epoch], baseline_oof, weight)
+            thresholds = tune_thresholds(y, proba)
+            accuracy = exact_match(y, decide(proba, thresholds)[0])
+            if best is None or accuracy > best[0] + 1e-12:
+                best = (accuracy, epoch + 1, float(weight), thresholds)
+    accuracy, epochs, weight, thresholds = best
+    return {"cv_exact_match": round(accuracy, 5), "epochs": epochs, "blend_weight": weight, "thresholds": thresholds}
+
+
+def train_models(df: pd.DataFrame, embeddings: np.ndarray, *, baseline_c: float, head: HeadConfig, seed: int,
+                 cv_folds: int, blend_weights: list[float]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Choose by cross-validation over template families of ``train`` + ``val``, then fit on all of them.
+
+    Cross-validation (:func:`cross_validate`) chooses the baseline's
+    thresholds and, for the embedding router, the head's epoch count, the
+    blend weight between head and baseline (1.0: the head alone) and the
+    thresholds of the blend. Both models are then fitted on every
+    ``train`` + ``val`` row; ``test`` stays held out.
+
+    Returns
+    -------
+    (models, report): ``{"baseline": (model, thresholds), "embedding": (head, thresholds, blend_weight)}``
+    and the out-of-fold figures of both.
     """
     if len(embeddings) != len(df):
         raise InputError("embeddings", f"{len(embeddings)} rows for {len(df)} examples; rerun router_embed")
-    train, val = (df["split"] == "train").to_numpy(), (df["split"] == "val").to_numpy()
-    if not train.any() or not val.any():
-        raise InputError("dataset", "the split has no train or no val rows")
-    y = labels_of(df)
-    weights = df["confidence"].to_numpy(dtype=float)
-    texts = df["question"].tolist()
-    train_texts = [t for t, keep in zip(texts, train) if keep]
-    val_texts = [t for t, keep in zip(texts, val) if keep]
+    pool = df["split"].isin(["train", "val"]).to_numpy()
+    if not pool.any():
+        raise InputError("dataset", "the split has no train or val rows")
+    data = df[pool].reset_index(drop=True)
+    x, y = embeddings[pool], labels_of(data)
+    weights = data["confidence"].to_numpy(dtype=float)
+    texts = data["question"].tolist()
+    categories = data["category"].to_numpy()
+    baseline_oof, head_oof = cross_validate(texts, x, y, weights, data["template_id"].to_numpy(), categories,
+                                            folds=cv_folds, baseline_c=baseline_c, head=head, seed=seed)
+    baseline_thresholds = tune_thresholds(y, baseline_oof)
+    chosen = choose_hybrid(y, baseline_oof, head_oof, blend_weights)
+    hybrid_oof = blend(head_oof[chosen["epochs"] - 1], baseline_oof, chosen["blend_weight"])
+    head_alone = max(range(len(head_oof)), key=lambda e: exact_match(y, decide(head_oof[e],
+                                                                               tune_thresholds(y, head_oof[e]))[0]))
 
-    baseline = fit_baseline(train_texts, y[train].astype(int), c=baseline_c, seed=seed, sample_weight=weights[train])
-    baseline_val = baseline.predict_proba(val_texts)
-    baseline_thresholds = tune_thresholds(y[val], baseline_val)
-
-    model, history = train_head(embeddings[train], y[train], config=head, seed=seed, weights=weights[train],
-                                x_val=embeddings[val], y_val=y[val])
-    head_val = head_proba(model, embeddings[val])
-    head_thresholds = tune_thresholds(y[val], head_val)
-
-    categories = df.loc[val, "category"].tolist()
+    baseline = fit_baseline(texts, y.astype(int), c=baseline_c, seed=seed, sample_weight=weights)
+    model, history = train_head(x, y, config=replace(head, epochs=chosen["epochs"]), seed=seed, weights=weights)
+    category_list = categories.tolist()
     report = {
-        "train_rows": int(train.sum()), "val_rows": int(val.sum()),
+        "rows": int(pool.sum()), "families": int(data["template_id"].nunique()), "cv_folds": cv_folds,
         "baseline": {"thresholds": baseline_thresholds, "C": baseline_c,
-                     "val": score(y[val], decide(baseline_val, baseline_thresholds)[0], categories)},
-        "embedding": {"thresholds": head_thresholds, "head": config_dict(head),
-                      "best_epoch": int(max(history, key=lambda h: h["val_exact_match"])["epoch"]),
+                     "cv": score(y, decide(baseline_oof, baseline_thresholds)[0], category_list)},
+        "embedding": {"thresholds": chosen["thresholds"], "blend_weight": chosen["blend_weight"],
+                      "head": config_dict(replace(head, epochs=chosen["epochs"])),
                       "final_train_loss": round(history[-1]["loss"], 5),
-                      "val": score(y[val], decide(head_val, head_thresholds)[0], categories)},
+                      "cv": score(y, decide(hybrid_oof, chosen["thresholds"])[0], category_list)},
+        "head_alone_cv": {"epochs": head_alone + 1, "exact_match": round(exact_match(
+            y, decide(head_oof[head_alone], tune_thresholds(y, head_oof[head_alone]))[0]), 5)},
     }
-    if refit_on_val:
-        both = train | val
-        baseline = fit_baseline([t for t, keep in zip(texts, both) if keep], y[both].astype(int), c=baseline_c,
-                                seed=seed, sample_weight=weights[both])
-        epochs = report["embedding"]["best_epoch"]
-        model, _ = train_head(embeddings[both], y[both], config=replace(head, epochs=epochs), seed=seed,
-                              weights=weights[both])
-        report["refit_on_val"] = {"rows": int(both.sum()), "head_epochs": epochs}
-    models = {"baseline": (baseline, baseline_thresholds), "embedding": (model, head_thresholds)}
+    models = {"baseline": (baseline, baseline_thresholds),
+              "embedding": (model, chosen["thresholds"], chosen["blend_weight"])}
     return models, report
 
 
@@ -94,17 +146,21 @@ def load_baseline(path: str | os.PathLike):
 
 
 def save_head(model, thresholds: list[float], config: HeadConfig, path: str | os.PathLike, *,
-              layers: list[int]) -> None:
-    """Save the head with its thresholds and the encoder layers its features come from."""
+              layers: list[int], blend_weight: float = 1.0) -> None:
+    """Save the head with its thresholds, blend weight and the encoder layers its features come from.
+
+    The thresholds apply to :func:`blend` of the head and the baseline with ``blend_weight``.
+    """
     import torch
 
     with atomic_path(path) as tmp:
         torch.save({"state_dict": model.state_dict(), "thresholds": thresholds, "config": config_dict(config),
-                    "dim": int(model[0].in_features), "labels": list(LABELS), "layers": list(layers)}, tmp)
+                    "dim": int(model[0].in_features), "labels": list(LABELS), "layers": list(layers),
+                    "blend_weight": float(blend_weight)}, tmp)
 
 
 def load_head(path: str | os.PathLike):
-    """``(head, thresholds, layers)`` of :func:`save_head`, the head in eval mode."""
+    """``(head, thresholds, layers, blend_weight)`` of :func:`save_head`, the head in eval mode."""
     import torch
 
     try:
@@ -113,4 +169,4 @@ def load_head(path: str | os.PathLike):
         model.load_state_dict(saved["state_dict"])
     except (OSError, RuntimeError, KeyError) as exc:
         raise InputError(path, f"not a saved router head: {exc}") from exc
-    return model.eval(), saved["thresholds"], saved["layers"]
+    return model.eval(), saved["thresholds"], saved["layers"], float(saved.get("blend_weight", 1.0))
