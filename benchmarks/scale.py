@@ -98,11 +98,15 @@ def generate(path: Path, *, events: int, sessions: int, seed: int) -> None:
     os.replace(tmp, path)
 
 
-def _read(path: Path, engine: str, columns: list[str] | None = None) -> pd.DataFrame:
-    """Read a manifest as the stages do (arrow), or with NumPy object strings and Python lists (pandas)."""
+def _read(path: Path, engine: str, columns: list[str] | None = None, *, trusted: bool = True) -> pd.DataFrame:
+    """Read a manifest as the stages do (arrow), or with NumPy object strings and Python lists (pandas).
+
+    Only merge_manifests checks every value (``trusted=False``); the later stages read
+    the pipeline's own outputs with ``trusted=True``, as the stage scripts do.
+    """
     from musicml.manifest import read_events
 
-    df = read_events(path, columns=columns, arrow_lists=engine == "arrow")
+    df = read_events(path, columns=columns, arrow_lists=engine == "arrow", trusted=trusted)
     if engine == "pandas":
         for name in df.columns:
             if pd.api.types.is_string_dtype(df[name]) and not isinstance(df[name].dtype, pd.ArrowDtype):
@@ -118,7 +122,7 @@ def run_stage(name: str, work: Path, engine: str) -> dict:
     if name == "merge_manifests":
         from musicml.drums.merge import merge_manifests
 
-        out, _ = merge_manifests({"events": _read(work / "input.parquet", engine)}, dedup_tolerance_s=0.001)
+        out, _ = merge_manifests({"events": _read(work / "input.parquet", engine, trusted=False)}, dedup_tolerance_s=0.001)
         write_events(out, work / "events.parquet")
     elif name == "split":
         from musicml.drums.split import split_sessions

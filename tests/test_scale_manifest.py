@@ -137,6 +137,26 @@ def test_null_lists_read_as_empty_both_ways(tmp_path):
         assert got == [[], ["a"], [], [], ["b", "c"]]
 
 
+def test_trusted_read_skips_the_value_checks_not_the_schema_checks(tmp_path):
+    table = pq.read_table(_written(tmp_path, random_events(20)))
+    velocity = table.schema.get_field_index("velocity")
+    pq.write_table(table.set_column(velocity, "velocity", pa.array([300] * 20, pa.int64())), tmp_path / "bad.parquet")
+    with pytest.raises(InputError) as err:
+        read_events(tmp_path / "bad.parquet")
+    assert err.value.line == 1 and err.value.field == "velocity"
+    # a pipeline output is not checked value by value again ...
+    assert read_events(tmp_path / "bad.parquet", trusted=True)["velocity"].tolist() == [300] * 20
+    # ... but a wrong column type or a missing column is still refused
+    pq.write_table(table.set_column(velocity, "velocity", pa.array(["x"] * 20)), tmp_path / "typed.parquet")
+    with pytest.raises(InputError, match="expected numbers"):
+        read_events(tmp_path / "typed.parquet", trusted=True)
+    pq.write_table(table.drop_columns(["label"]), tmp_path / "short.parquet")
+    with pytest.raises(InputError, match="missing columns"):
+        read_events(tmp_path / "short.parquet", trusted=True)
+    good = _written(tmp_path, random_events(20))
+    assert read_events(good, trusted=True).equals(read_events(good))
+
+
 def _written(tmp_path: Path, df: pd.DataFrame) -> Path:
     write_events(df, tmp_path / "base.parquet")
     return tmp_path / "base.parquet"
