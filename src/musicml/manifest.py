@@ -456,6 +456,7 @@ def _check_columns(df: pd.DataFrame, path: str) -> None:
     def fail(name: str, row: int, expected: str) -> None:
         raise InputError(path, f"expected {expected}, got {_short(df[name].iloc[row])}", line=row + 1, field=name)
 
+    codes: dict[str, np.ndarray] = {}
     for name in ("event_id", "source", "session_id", "kit", "audio_path", "label"):
         if name not in df.columns:
             continue
@@ -464,7 +465,11 @@ def _check_columns(df: pd.DataFrame, path: str) -> None:
         if kind not in ("string", "empty"):
             is_str = col.map(lambda v: isinstance(v, str)).to_numpy()
             fail(name, _first_bad(~is_str) or 0, "a non-empty string")
-        empty = (col.isna() | col.astype("string").str.strip().eq("")).to_numpy(dtype=bool, na_value=True)
+        # Blank text is looked for among the distinct values (thousands, not millions of
+        # strings to strip); the codes of event_id also find repeated ids below.
+        codes[name], distinct = pd.factorize(col)
+        blank = pd.Series(distinct, dtype="string").str.strip().eq("").to_numpy(dtype=bool, na_value=True)
+        empty = (codes[name] < 0) | np.r_[blank, False][codes[name]]  # code -1 (missing) picks the False
         if (row := _first_bad(empty)) is not None:
             fail(name, row, "a non-empty string")
     for name, lo, hi, nullable, what in (("onset_s", 0.0, math.inf, False, "a finite number >= 0"),
@@ -487,7 +492,7 @@ def _check_columns(df: pd.DataFrame, path: str) -> None:
             fail(name, row, what)
     if "event_id" not in df.columns:
         return
-    duplicated = df["event_id"].duplicated().to_numpy()
+    duplicated = pd.Series(codes["event_id"]).duplicated().to_numpy()
     if (row := _first_bad(duplicated)) is not None:
         first = int(np.flatnonzero((df["event_id"] == df["event_id"].iloc[row]).to_numpy())[0])
         raise InputError(path, f"duplicate event_id {df['event_id'].iloc[row]!r} (first at row {first + 1})",

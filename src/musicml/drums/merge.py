@@ -72,14 +72,23 @@ def merge_manifests(
         frames.append(df[list(COLUMNS)])
     if not frames or all(len(f) == 0 for f in frames):
         raise InputError(",".join(manifests) or "<no sources>", "no events in any enabled source")
-    merged = pd.concat([f for f in frames if len(f)], ignore_index=True)
+    frames = [f for f in frames if len(f)]
+
+    def column(name: str) -> pd.Series:
+        return pd.concat([f[name] for f in frames], ignore_index=True)
+
+    # Column by column, not a whole-table concat and take: on millions of events each of
+    # those would hold one more copy of the table at the peak.
+    keys = pd.DataFrame({name: column(name) for name in ("source", "session_id", "audio_path", "onset_s")})
     # The id is recomputed so it is stable whatever a source wrote.
-    merged["event_id"] = make_event_ids(merged["source"], merged["audio_path"], merged["onset_s"]).array
-    kept, dropped = _kept_rows(merged, dedup_tolerance_s)
+    keys["event_id"] = make_event_ids(keys["source"], keys["audio_path"], keys["onset_s"]).array
+    kept, dropped = _kept_rows(keys, dedup_tolerance_s)
     # Event ids are unique now, so the canonical order of the kept rows is a total
     # order: sort their keys only, then take every column once.
-    keys = merged[list(SORT_KEYS)].take(kept)
-    merged = merged.take(kept[sort_order(keys, SORT_KEYS)]).reset_index(drop=True)
+    order = kept[sort_order(keys.take(kept), SORT_KEYS)]
+    merged = pd.DataFrame({name: (keys[name] if name in keys.columns else column(name)).take(order)
+                           .reset_index(drop=True) for name in COLUMNS}, copy=False)
+    del keys
     merged["techniques"] = _sorted_unique_lists(merged["techniques"])
     merged["extra_labels"] = _sorted_unique_lists(merged["extra_labels"], keep_order=True)
     summary = {
