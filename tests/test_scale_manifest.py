@@ -222,3 +222,15 @@ def test_scale_benchmark_runs_small(tmp_path):
     merged = pd.read_parquet(next(tmp_path.rglob("events.parquet")))
     assert 2900 < len(merged) < 3100 and merged["event_id"].is_unique
     assert sort_events(merged).equals(merged)
+
+
+def test_scale_engines_benchmark_runs_small(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "scale_engines.py"), "--events", "2000",
+                           "--sessions", "30", "--repeat", "1", "--cache", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr  # exits non-zero when an engine's ids differ from the library's
+    for engine in ("pandas+arrow", "duckdb"):
+        for operation in ("read", "event_ids", "dedup", "groups"):
+            assert any(line.split()[:2] == [engine, operation] for line in proc.stdout.splitlines()), proc.stdout
+    assert "polars" in proc.stdout  # timed, or reported as not installed
