@@ -67,6 +67,7 @@ bench: setup
 	$(BIN)/python benchmarks/repro_time.py
 	$(BIN)/python benchmarks/features.py
 	$(BIN)/python benchmarks/scale.py
+	$(BIN)/python benchmarks/scale_engines.py
 	$(BIN)/python benchmarks/onnx_latency.py
 	$(BIN)/python benchmarks/genmeta.py
 	$(BIN)/python benchmarks/router_latency.py

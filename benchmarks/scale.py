@@ -98,11 +98,15 @@ def generate(path: Path, *, events: int, sessions: int, seed: int) -> None:
     os.replace(tmp, path)
 
 
-def _read(path: Path, engine: str, columns: list[str] | None = None) -> pd.DataFrame:
-    """Read a manifest as the stages do (arrow), or with NumPy object strings and Python lists (pandas)."""
+def _read(path: Path, engine: str, columns: list[str] | None = None, *, trusted: bool = True) -> pd.DataFrame:
+    """Read a manifest as the stages do (arrow), or with NumPy object strings and Python lists (pandas).
+
+    Only merge_manifests checks every value (``trusted=False``); the later stages read
+    the pipeline's own outputs with ``trusted=True``, as the stage scripts do.
+    """
     from musicml.manifest import read_events
 
-    df = read_events(path, columns=columns, arrow_lists=engine == "arrow")
+    df = read_events(path, columns=columns, arrow_lists=engine == "arrow", trusted=trusted)
     if engine == "pandas":
         for name in df.columns:
             if pd.api.types.is_string_dtype(df[name]) and not isinstance(df[name].dtype, pd.ArrowDtype):
@@ -114,11 +118,11 @@ def run_stage(name: str, work: Path, engine: str) -> dict:
     """One stage in this process: read its input, compute, write its output; seconds of work."""
     from musicml.manifest import write_events
 
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     if name == "merge_manifests":
         from musicml.drums.merge import merge_manifests
 
-        out, _ = merge_manifests({"events": _read(work / "input.parquet", engine)}, dedup_tolerance_s=0.001)
+        out, _ = merge_manifests({"events": _read(work / "input.parquet", engine, trusted=False)}, dedup_tolerance_s=0.001)
         write_events(out, work / "events.parquet")
     elif name == "split":
         from musicml.drums.split import split_sessions
@@ -147,7 +151,9 @@ def run_stage(name: str, work: Path, engine: str) -> dict:
         table.to_csv(work / "weights.csv", index=False, float_format="%.8g")
     else:
         raise ValueError(name)
-    return {"seconds": time.perf_counter() - start, "peak_mb": peak_rss_mb()}
+    # CPU seconds (all threads) next to wall seconds: on a shared machine the wall time
+    # grows with the load, the CPU time hardly does.
+    return {"seconds": time.perf_counter() - start, "cpu": time.process_time() - cpu_start, "peak_mb": peak_rss_mb()}
 
 
 def peak_rss_mb() -> float:
@@ -156,6 +162,14 @@ def peak_rss_mb() -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux
+
+
+def load_average() -> str:
+    """The 1/5/15-minute load averages (``/proc/loadavg``): the other work the figures shared the CPUs with."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:  # not Linux
+        return "n/a"
 
 
 def _child(name: str, work: Path, engine: str) -> dict:
@@ -169,7 +183,7 @@ def _child(name: str, work: Path, engine: str) -> dict:
     if status != 0:
         sys.exit(f"stage {name} failed (status {status})")
     result = json.loads(out.strip().splitlines()[-1])
-    return {"wall": wall, "seconds": result["seconds"], "peak_mb": result["peak_mb"]}
+    return {"wall": wall, "seconds": result["seconds"], "cpu": result["cpu"], "peak_mb": result["peak_mb"]}
 
 
 def main() -> None:
@@ -196,15 +210,19 @@ def main() -> None:
         print(f"generated {manifest} in {time.perf_counter() - start:.1f} s")
     rows = pq.ParquetFile(manifest).metadata.num_rows
     print(f"scale: {rows:,} events, {args.sessions:,} sessions, engine {args.engine}, {os.cpu_count()} CPUs")
-    total_wall = total_work = peak = 0.0
+    print(f"  load average before: {load_average()}")
+    total_wall = total_work = total_cpu = peak = 0.0
     for name in args.stages:
         r = _child(name, work, args.engine)
         total_wall += r["wall"]
         total_work += r["seconds"]
+        total_cpu += r["cpu"]
         peak = max(peak, r["peak_mb"])
-        print(f"  {name:16s} {r['seconds']:7.1f} s work  {r['wall']:7.1f} s process  peak RSS {r['peak_mb']:7.0f} MB",
-              flush=True)
-    print(f"  {'total':16s} {total_work:7.1f} s work  {total_wall:7.1f} s process  peak RSS {peak:7.0f} MB")
+        print(f"  {name:16s} {r['seconds']:7.1f} s work  {r['cpu']:7.1f} s CPU  {r['wall']:7.1f} s process  "
+              f"peak RSS {r['peak_mb']:7.0f} MB", flush=True)
+    print(f"  {'total':16s} {total_work:7.1f} s work  {total_cpu:7.1f} s CPU  {total_wall:7.1f} s process  "
+          f"peak RSS {peak:7.0f} MB")
+    print(f"  load average after: {load_average()}")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ def main(
     """Assign train / val / test by session; every `unknown` event goes to the open-set split."""
     p = load_yaml(params)
     cfg = section(p, "split")
-    result = split_sessions(read_events(events, arrow_lists=True), val_fraction=cfg["val_fraction"],
+    result = split_sessions(read_events(events, arrow_lists=True, trusted=True), val_fraction=cfg["val_fraction"],
                             test_fraction=cfg["test_fraction"], seed=p["seed"], test_sessions=cfg["test_kits"],
                             follow_sources=cfg.get("follow_sources", []))
     write_events(result, out)

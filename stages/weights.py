@@ -19,7 +19,7 @@ def main(
 ) -> None:
     """Inverse-frequency weights per session, normalised and clamped to [min_weight, max_weight]."""
     cfg = section(load_yaml(params), "weights")
-    df = read_events(dataset, columns=["session_id", "source", "split"])
+    df = read_events(dataset, columns=["session_id", "source", "split"], trusted=True)
     table, stats = session_weights(df[df["split"] == "train"], min_weight=cfg["min_weight"],
                                    max_weight=cfg["max_weight"], balance_sources=cfg["balance_sources"])
     with atomic_path(out) as tmp:

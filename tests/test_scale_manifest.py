@@ -137,6 +137,26 @@ def test_null_lists_read_as_empty_both_ways(tmp_path):
         assert got == [[], ["a"], [], [], ["b", "c"]]
 
 
+def test_trusted_read_skips_the_value_checks_not_the_schema_checks(tmp_path):
+    table = pq.read_table(_written(tmp_path, random_events(20)))
+    velocity = table.schema.get_field_index("velocity")
+    pq.write_table(table.set_column(velocity, "velocity", pa.array([300] * 20, pa.int64())), tmp_path / "bad.parquet")
+    with pytest.raises(InputError) as err:
+        read_events(tmp_path / "bad.parquet")
+    assert err.value.line == 1 and err.value.field == "velocity"
+    # a pipeline output is not checked value by value again ...
+    assert read_events(tmp_path / "bad.parquet", trusted=True)["velocity"].tolist() == [300] * 20
+    # ... but a wrong column type or a missing column is still refused
+    pq.write_table(table.set_column(velocity, "velocity", pa.array(["x"] * 20)), tmp_path / "typed.parquet")
+    with pytest.raises(InputError, match="expected numbers"):
+        read_events(tmp_path / "typed.parquet", trusted=True)
+    pq.write_table(table.drop_columns(["label"]), tmp_path / "short.parquet")
+    with pytest.raises(InputError, match="missing columns"):
+        read_events(tmp_path / "short.parquet", trusted=True)
+    good = _written(tmp_path, random_events(20))
+    assert read_events(good, trusted=True).equals(read_events(good))
+
+
 def _written(tmp_path: Path, df: pd.DataFrame) -> Path:
     write_events(df, tmp_path / "base.parquet")
     return tmp_path / "base.parquet"
@@ -202,3 +222,15 @@ def test_scale_benchmark_runs_small(tmp_path):
     merged = pd.read_parquet(next(tmp_path.rglob("events.parquet")))
     assert 2900 < len(merged) < 3100 and merged["event_id"].is_unique
     assert sort_events(merged).equals(merged)
+
+
+def test_scale_engines_benchmark_runs_small(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "scale_engines.py"), "--events", "2000",
+                           "--sessions", "30", "--repeat", "1", "--cache", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr  # exits non-zero when an engine's ids differ from the library's
+    for engine in ("pandas+arrow", "duckdb"):
+        for operation in ("read", "event_ids", "dedup", "groups"):
+            assert any(line.split()[:2] == [engine, operation] for line in proc.stdout.splitlines()), proc.stdout
+    assert "polars" in proc.stdout  # timed, or reported as not installed

@@ -200,7 +200,9 @@ def _counts_by(events: pd.DataFrame, by: str, names: Sequence[str]) -> dict[str,
     A cross-tabulation of integer codes (one ``bincount``), not a Python loop over groups.
     """
     groups, keys = pd.factorize(events[by].astype("string"))
-    labels = pd.Index(list(names), dtype="string").get_indexer(events["label"].astype("string"))
+    # Each distinct label is looked up once, then spread to the rows by its code.
+    codes, distinct = pd.factorize(events["label"].astype("string"))
+    labels = np.r_[pd.Index(list(names), dtype="string").get_indexer(distinct), -1][codes]
     keep = (groups >= 0) & (labels >= 0)
     table = np.bincount(groups[keep].astype(np.int64) * len(names) + labels[keep],
                         minlength=len(keys) * len(names)).reshape(len(keys), len(names))

@@ -8,18 +8,26 @@ import numpy as np
 import pandas as pd
 
 from musicml.errors import InputError
-from musicml.manifest import COLUMNS, flatten_lists, lists_from_items, list_lengths, make_event_ids, sort_events, \
+from musicml.manifest import COLUMNS, SORT_KEYS, flatten_lists, lists_from_items, list_lengths, make_event_ids, \
     sort_order
 
 
-def _drop_near_duplicates(df: pd.DataFrame, tolerance_s: float) -> tuple[pd.DataFrame, int]:
-    """Drop hits on the same audio whose onset lies within ``tolerance_s`` of the previous kept one."""
-    df = df.take(sort_order(df, ["audio_path", "onset_s", "source", "event_id"]))
-    same_file = df["audio_path"].eq(df["audio_path"].shift())
-    gap = df["onset_s"].diff()
-    # Chains of near-equal onsets collapse onto their first hit.
-    duplicate = (same_file & (gap < tolerance_s)).to_numpy()
-    return df.loc[~duplicate], int(duplicate.sum())
+def _kept_rows(df: pd.DataFrame, tolerance_s: float) -> tuple[np.ndarray, int]:
+    """Positions of the rows that survive de-duplication, and how many were dropped.
+
+    A hit is dropped when its onset lies within ``tolerance_s`` of the previous
+    kept one on the same audio (chains of near-equal onsets collapse onto their
+    first hit), or when an earlier hit has its ``event_id``; "earlier" is the
+    order of (audio_path, onset_s, source, event_id). Only the key columns are
+    sorted and compared: the whole table is reordered once, by the caller.
+    """
+    order = sort_order(df, ["audio_path", "onset_s", "source", "event_id"])
+    paths = pd.factorize(df["audio_path"])[0][order]
+    onsets = df["onset_s"].to_numpy(dtype=np.float64)[order]
+    near = np.r_[False, (paths[1:] == paths[:-1]) & (np.diff(onsets) < tolerance_s)]
+    order = order[~near]
+    repeated = pd.Series(pd.factorize(df["event_id"])[0][order]).duplicated().to_numpy()
+    return order[~repeated], int(near.sum() + repeated.sum())
 
 
 def _sorted_unique_lists(column: pd.Series, *, keep_order: bool = False) -> pd.Series:
@@ -64,18 +72,28 @@ def merge_manifests(
         frames.append(df[list(COLUMNS)])
     if not frames or all(len(f) == 0 for f in frames):
         raise InputError(",".join(manifests) or "<no sources>", "no events in any enabled source")
-    merged = pd.concat([f for f in frames if len(f)], ignore_index=True)
+    frames = [f for f in frames if len(f)]
+
+    def column(name: str) -> pd.Series:
+        return pd.concat([f[name] for f in frames], ignore_index=True)
+
+    # Column by column, not a whole-table concat and take: on millions of events each of
+    # those would hold one more copy of the table at the peak.
+    keys = pd.DataFrame({name: column(name) for name in ("source", "session_id", "audio_path", "onset_s")})
     # The id is recomputed so it is stable whatever a source wrote.
-    merged["event_id"] = make_event_ids(merged["source"], merged["audio_path"], merged["onset_s"]).array
-    before = len(merged)
-    merged, near_dupes = _drop_near_duplicates(merged, dedup_tolerance_s)
-    merged = merged.drop_duplicates("event_id", keep="first")
-    merged = sort_events(merged)
+    keys["event_id"] = make_event_ids(keys["source"], keys["audio_path"], keys["onset_s"]).array
+    kept, dropped = _kept_rows(keys, dedup_tolerance_s)
+    # Event ids are unique now, so the canonical order of the kept rows is a total
+    # order: sort their keys only, then take every column once.
+    order = kept[sort_order(keys.take(kept), SORT_KEYS)]
+    merged = pd.DataFrame({name: (keys[name] if name in keys.columns else column(name)).take(order)
+                           .reset_index(drop=True) for name in COLUMNS}, copy=False)
+    del keys
     merged["techniques"] = _sorted_unique_lists(merged["techniques"])
     merged["extra_labels"] = _sorted_unique_lists(merged["extra_labels"], keep_order=True)
     summary = {
         "events": int(len(merged)),
-        "duplicates_dropped": int(before - len(merged)),
+        "duplicates_dropped": dropped,
         "events_per_source": {k: int(v) for k, v in merged["source"].value_counts().sort_index().items()},
         "sessions_per_source": {
             k: int(v) for k, v in merged.groupby("source")["session_id"].nunique().sort_index().items()

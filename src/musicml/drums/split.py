@@ -57,6 +57,9 @@ def split_sessions(
             n_val = max(n_val, 1)
         for i, session in enumerate(free):
             assignment[session] = "test" if i < n_test else "val" if i < n_test + n_val else "train"
-    split = events["session_id"].map(assignment)
+    # Looked up once per session, not once per event: millions of events, thousands of sessions.
+    codes, ids = pd.factorize(events["session_id"])
+    per_session = np.array([assignment.get(s) for s in ids], dtype=object)
+    split = pd.Series(per_session[codes], index=events.index)
     split = split.where(events["label"] != UNKNOWN, "openset")
     return events.assign(split=split.astype("string"))
