@@ -12,23 +12,15 @@ import yaml
 from typer.testing import CliRunner
 
 from conftest import ROOT
+from drum_midi_helpers import CURVE, RULES, SR, groove_config
 from musicml.cli import app
-from musicml.config import load_yaml
 from musicml.drums import grooves as g
 from musicml.drums.audio_midi import (AudioMidiWarning, DrumMidi, MidiRules, Note, find_pairs, ingest_audio_midi,
-                                      midi_events, modulation_times, rules_from_config)
-from musicml.drums.openness import load_calibration
-from musicml.drums.soundfont import gm_drum_map
+                                      midi_events, modulation_times)
 from musicml.drums.synth import synthesize
 from musicml.errors import ConfigError, InputError
 from musicml.manifest import read_events
 
-SR = 22050
-TAXONOMY = load_yaml(ROOT / "configs/taxonomy.yaml")
-PARAMS = load_yaml(ROOT / "params.yaml")
-CURVE = load_calibration(ROOT / "configs/openness_calibration.json").curve()
-RULES = rules_from_config(PARAMS["drum_midi"], gm_map=gm_drum_map(TAXONOMY), curve=CURVE,
-                          priority=TAXONOMY["taxonomy"]["classes"])
 
 
 def _events(notes, *, cc4=(), tempos=((0.0, 120.0),), meters=((0.0, 4, 4),), rules=RULES):
@@ -85,9 +77,7 @@ def groove_folder(tmp_path_factory):
     """Grooves of two synthetic kits: the importer's test data (the same format)."""
     root = tmp_path_factory.mktemp("am")
     kits = synthesize(root / "kits", n_kits=2, hits_per_class=3, unknown_hits=0, sr=SR, seed=2, technique_prob=0.2)
-    cfg = g.GrooveConfig(**{**{k: PARAMS["sources"]["grooves"][k] for k in g.GrooveConfig.__dataclass_fields__},
-                            "take_s": 6.0})
-    events = g.render_grooves(kits, root / "grooves", cfg=cfg, rules=RULES, takes_per_kit=1, sr=SR, seed=4)
+    events = g.render_grooves(kits, root / "grooves", cfg=groove_config(take_s=6.0), rules=RULES, takes_per_kit=1, sr=SR, seed=4)
     return root / "grooves", events
 
 

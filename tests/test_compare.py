@@ -118,3 +118,11 @@ def test_read_metrics_at_a_git_ref(tmp_path):
     assert read_metrics_at(None, ["m.json"], cwd=str(tmp_path)) == {"m.json": {"v": 2}}
     with pytest.raises(InputError, match="not a git commit"):
         read_metrics_at("no-such-branch", ["m.json"], cwd=str(tmp_path))
+
+    # Bad JSON names where it was read (the file, or ref:file) and the line.
+    (tmp_path / "m.json").write_text('{\n  "v": 1,\n}')
+    with pytest.raises(InputError, match=r"m\.json:3: not valid JSON"):
+        read_metrics_at(None, ["m.json"], cwd=str(tmp_path))
+    git("commit", "-qam", "broken")
+    with pytest.raises(InputError, match=r"^HEAD:m\.json:3: not valid JSON"):
+        read_metrics_at("HEAD", ["m.json"], cwd=str(tmp_path))

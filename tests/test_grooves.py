@@ -12,24 +12,16 @@ import soundfile as sf
 import yaml
 
 from conftest import ROOT
-from musicml.config import load_yaml
+from drum_midi_helpers import CURVE, RULES, SR, groove_config
 from musicml.drums import grooves as g
-from musicml.drums.audio_midi import read_drum_midi, rules_from_config
-from musicml.drums.openness import OpennessCurve, load_calibration
-from musicml.drums.soundfont import gm_drum_map
+from musicml.drums.audio_midi import read_drum_midi
+from musicml.drums.openness import OpennessCurve
 from musicml.drums.split import split_sessions
 from musicml.drums.synth import synthesize
 from musicml.errors import ConfigError
 from musicml.manifest import read_events, write_events
 
-SR = 22050
-TAXONOMY = load_yaml(ROOT / "configs/taxonomy.yaml")
-PARAMS = load_yaml(ROOT / "params.yaml")
-CURVE = load_calibration(ROOT / "configs/openness_calibration.json").curve()
-RULES = rules_from_config(PARAMS["drum_midi"], gm_map=gm_drum_map(TAXONOMY), curve=CURVE,
-                          priority=TAXONOMY["taxonomy"]["classes"])
-CFG = g.GrooveConfig(**{**{k: PARAMS["sources"]["grooves"][k] for k in g.GrooveConfig.__dataclass_fields__},
-                        "take_s": 8.0, "layer_prob": 1.0, "open_hat_prob": 1.0})
+CFG = groove_config(take_s=8.0, layer_prob=1.0, open_hat_prob=1.0)
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
+from musicml.config import load_json, parse_json
 from musicml.errors import ConfigError, InputError
 from musicml.release.gates import lookup
 
@@ -195,7 +196,6 @@ def read_metrics_at(ref: str | None, files: Sequence[str], *, cwd: str = ".") ->
     A file absent at ``ref`` maps to None (the baseline predates it); an
     unknown ref is an :class:`InputError`.
     """
-    import json
     import os
     import subprocess
 
@@ -207,13 +207,9 @@ def read_metrics_at(ref: str | None, files: Sequence[str], *, cwd: str = ".") ->
     out: dict[str, Any] = {}
     for name in files:
         if ref is None:
-            path = os.path.join(cwd, name)
-            text = open(path, encoding="utf-8").read() if os.path.exists(path) else None
+            path = os.path.normpath(os.path.join(cwd, name))
+            out[name] = load_json(path) if os.path.exists(path) else None
         else:
             shown = subprocess.run(["git", "show", f"{ref}:{name}"], cwd=cwd, capture_output=True, text=True)
-            text = shown.stdout if shown.returncode == 0 else None
-        try:
-            out[name] = None if text is None else json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{ref + ':' if ref else ''}{name}", f"not valid JSON: {exc.msg}", line=exc.lineno) from exc
+            out[name] = parse_json(shown.stdout, f"{ref}:{name}") if shown.returncode == 0 else None
     return out

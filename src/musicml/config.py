@@ -38,13 +38,21 @@ def load_json(path: str | os.PathLike) -> Any:
     path = str(path)
     try:
         with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
+            text = handle.read()
     except OSError as exc:
         raise InputError(path, f"cannot open: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:
         raise InputError(path, f"not UTF-8 text ({exc.reason})") from exc
+    return parse_json(text, path)
+
+
+def parse_json(text: str, source: str) -> Any:
+    """Parse JSON ``text`` read from ``source`` (a path, or ``ref:path`` from git); bad syntax is an
+    :class:`InputError` naming ``source`` and the line."""
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(path, f"not valid JSON ({exc.msg})", line=exc.lineno) from exc
+        raise InputError(source, f"not valid JSON ({exc.msg})", line=exc.lineno) from exc
 
 
 def section(params: dict[str, Any], dotted: str) -> Any:
