@@ -10,10 +10,12 @@ from musicml.console import stage
 from musicml.midi.datasets import load_manifest, read_index, read_splits
 from musicml.midi.features import build_features, write_features
 from musicml.midi.settings import load_settings
+from musicml.midi.synth import audio_renderer
 
 
 def main(
-    params: Path = typer.Option("params.yaml", help="Params file; reads `midi.features`, `midi.synth.sr`."),
+    params: Path = typer.Option("params.yaml",
+                                help="Params file; reads `midi.features`, `midi.synth` (sr and audio renderer)."),
     datasets: Path = typer.Option("data/midi/datasets", help="Folder of dataset manifests."),
     splits: Path = typer.Option("data/midi/splits", help="Folder of split files."),
     augmented: Path = typer.Option("data/midi/augmented/index.jsonl", help="Index of augmented copies."),
@@ -31,7 +33,7 @@ def main(
             rows = [{**e, "split": split_of[e["sample_id"]], "augmented": False, "parent_id": e["sample_id"]}
                     for e in load_manifest(datasets / name / "manifest.json")["samples"]]
             rows += [{**r, "split": "train"} for r in copies if r["dataset"] == name]
-            audio = {**midi["features"], "sr": midi["synth"]["sr"]} if spec.audio else None
+            audio = {**midi["features"], **audio_renderer(midi["synth"])} if spec.audio else None
             X, names, index = build_features(rows, audio=audio)
             write_features(tmp, name, X, names, index)
             print(f"midi_features: {name}: {X.shape[0]} samples x {X.shape[1]} features")

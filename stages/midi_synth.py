@@ -7,7 +7,7 @@ import typer
 from musicml.config import load_yaml, section
 from musicml.console import stage
 from musicml.midi.settings import load_settings
-from musicml.midi.synth import write_corpus
+from musicml.midi.synth import audio_renderer, write_corpus
 
 
 def main(
@@ -16,14 +16,17 @@ def main(
 ) -> None:
     """Generate `midi.synth.per_category` samples per category of every dataset in `midi.datasets`.
 
-    Emotion samples are also rendered to audio at `midi.synth.sr` Hz.
+    Emotion samples are also rendered to audio at `midi.synth.sr` Hz, by pretty_midi's sine synthesizer
+    or (`midi.synth.renderer: soundfont`) by FluidSynth on `midi.synth.soundfont`.
     """
     midi = section(load_yaml(params), "midi")
     settings = load_settings(midi)
     synth = midi["synth"]
+    render = audio_renderer(synth)
     counts = write_corpus(out, datasets=list(settings.specs), per_category=int(synth["per_category"]),
-                          config=settings.config, seed=settings.seed, families=settings.families, sr=int(synth["sr"]),
-                          audio_datasets=[n for n, s in settings.specs.items() if s.audio])
+                          config=settings.config, seed=settings.seed, families=settings.families, sr=render["sr"],
+                          audio_datasets=[n for n, s in settings.specs.items() if s.audio],
+                          soundfont=render["soundfont"], soundfont_gain=render["gain"])
     print("midi_synth: " + ", ".join(f"{name} {n}" for name, n in counts.items()) + f" -> {out}")
 
 

@@ -75,3 +75,92 @@ def test_copies_are_reproducible_per_sample_and_index():
 def test_bad_augment_params(kwargs):
     with pytest.raises(ConfigError):
         MidiAugmentConfig(**kwargs)
+
+
+AUDIO = {"prob": 1.0, "pitch_semitones": 2.0, "stretch_min": 0.9, "stretch_max": 1.1, "noise_max": 0.005,
+         "gain_min": 0.8, "gain_max": 1.2}
+
+
+def _emotion_entry(tmp_path):
+    from midi_helpers import write_midi
+
+    path = write_midi(chord_midi(C_MAJOR_CADENCE, tempo=120), tmp_path / "in" / "e1.mid")
+    labels = {"emotion": "happy", "valence": 0.8, "arousal": 0.6, "key": "C", "mode": "major", "tempo_bpm": 120.0,
+              "chord_progression": ["C", "F", "G", "C"]}
+    return {"sample_id": "e1", "file_path": str(path), "source": "synth", "family": "block", "origin": "o1",
+            "annotations": labels}
+
+
+def test_emotion_audio_goes_through_the_drum_augmenter_seeded_per_clip_labels_kept(tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    from musicml.midi.augment import augment_dataset
+    from musicml.midi.synth import render_audio
+
+    entry = _emotion_entry(tmp_path)
+    config = MidiAugmentConfig(multiplier=2)
+    render = {"sr": 22050, "soundfont": None, "gain": 0.8}
+    rows = augment_dataset("emotion", [entry], out_dir=tmp_path / "a", seed=7, config=config, audio=AUDIO,
+                           render=render)
+    again = augment_dataset("emotion", [entry], out_dir=tmp_path / "b", seed=7, config=config, audio=AUDIO,
+                            render=render)
+    assert len(rows) == 2
+    for row, twin in zip(rows, again):
+        a = row["audio_params"]
+        # prob 1: every transform applied, inside the seed's ranges.
+        assert 0 < abs(a["semitones"]) <= 2 and 0.9 <= a["rate"] <= 1.1 and a["rate"] != 1.0
+        assert 0 < a["noise"] <= 0.005 and 0.8 <= a["gain"] <= 1.2
+        for label in ("emotion", "valence", "arousal"):
+            assert row["annotations"][label] == entry["annotations"][label]
+        assert twin["audio_params"] == a
+        assert (tmp_path / "a/emotion/e1-a0.wav").read_bytes() != b""
+    assert rows[0]["audio_params"] != rows[1]["audio_params"]
+    wav_a = (tmp_path / "a" / "emotion" / "e1-a0.wav").read_bytes()
+    assert wav_a == (tmp_path / "b" / "emotion" / "e1-a0.wav").read_bytes()  # same seed, same clip
+    clip, sr = sf.read(tmp_path / "a" / "emotion" / "e1-a0.wav", dtype="float32")
+    plain = render_audio(load_copy(rows[0], entry), sr=22050)
+    assert sr == 22050 and clip.shape == plain.shape  # stretch keeps the length
+    assert np.abs(clip - plain).mean() > 0.01  # pitch-shifted and stretched, not only noise
+
+
+def load_copy(row, entry, *, seed=7, config=None):
+    """The copy's MIDI as augment_dataset made it (before it was written to a file)."""
+    from pathlib import Path
+
+    from musicml.midi.analysis import load_midi
+
+    pm = load_midi(Path(entry["file_path"]).read_bytes())
+    index = int(row["sample_id"].rsplit("-a", 1)[1])
+    return augment_sample(pm, entry["annotations"], sample_id=entry["sample_id"], index=index, seed=seed,
+                          config=config or MidiAugmentConfig(multiplier=index + 1))[0]
+
+
+def test_no_audio_transforms_with_prob_zero_gives_the_plain_render(tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    from musicml.midi.augment import augment_dataset
+    from musicml.midi.synth import render_audio
+
+    entry = _emotion_entry(tmp_path)
+    rows = augment_dataset("emotion", [entry], out_dir=tmp_path / "a", seed=7,
+                           config=MidiAugmentConfig(multiplier=1), audio={**AUDIO, "prob": 0.0},
+                           render={"sr": 22050, "soundfont": None, "gain": 0.8})
+    assert rows[0]["audio_params"]["semitones"] == 0.0 and rows[0]["audio_params"]["gain"] == 1.0
+    clip, _ = sf.read(rows[0]["audio_path"], dtype="float32")
+    plain = render_audio(load_copy(rows[0], entry), sr=22050)
+    assert np.abs(clip - plain).max() <= 1 / 32767 + 1e-6  # only 16-bit rounding
+
+
+@pytest.mark.parametrize("change, match", [({"prob": 1.5}, "prob"), ({"pitch_semitones": 13}, "pitch_semitones"),
+                                           ({"stretch_min": 1.2}, "stretch_min"), ({"gain_min": 0}, "gain_min"),
+                                           ({"noise_max": None}, "noise_max")])
+def test_bad_audio_augment_params(change, match):
+    from musicml.midi.augment import audio_augment_config
+
+    audio = {**AUDIO, **change}
+    if audio["noise_max"] is None:
+        del audio["noise_max"]
+    with pytest.raises(ConfigError, match=match):
+        audio_augment_config(audio)

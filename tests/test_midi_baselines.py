@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from musicml.midi.baselines import classify, evaluate_dataset, next_chord, regress
+from musicml.midi.baselines import (
+    calibration_groups, classify, conformal_interval, evaluate_dataset, next_chord, regress,
+)
 
 
 def test_classifier_beats_majority_on_separable_data_and_stays_at_chance_on_noise():
@@ -29,8 +31,69 @@ def test_regression_metrics_interval_and_trivial_baseline():
                   seed=0, trees=30, iterations=200, confidence=0.95, interval=0.9)
     assert res["model_mae"] < res["trivial_mae"] and res["beats_baseline"]
     assert res["model_r2"] > 0.9 and res["trivial_r2"] <= 0.05
-    assert 0.75 <= res["interval_coverage"] <= 1.0
+    assert 0.8 <= res["interval_coverage"] <= 1.0
+    assert 0 < res["interval_mean_width"] < 0.1  # noise sd 0.01: a tight band
+    assert "absolute residuals" in res["interval_method"] and "by sample" in res["interval_calibration"]
     assert res["model_mae_ci"][0] <= res["model_mae"] <= res["model_mae_ci"][1]
+
+
+def _families(n_families, per_family, rng, *, family_sd):
+    """Samples in families: y = smooth function of x0 + a family offset + Gaussian noise (sd 0.05).
+
+    Each family sits in its own region of x1, so a model can learn the offsets of the
+    families it saw but not guess those of new ones: a family shift, as between generator families.
+    """
+    fam = np.repeat(np.arange(n_families), per_family)
+    centre = rng.uniform(0, 10, n_families)
+    offset = rng.normal(0, family_sd, n_families)
+    X = np.column_stack([rng.uniform(size=len(fam)), centre[fam] + rng.normal(0, 0.05, len(fam))])
+    y = np.sin(3 * X[:, 0]) + offset[fam] + rng.normal(0, 0.05, len(fam))
+    return X, y, fam.astype(str)
+
+
+def test_conformal_interval_covers_90_percent_on_data_with_known_noise():
+    rng = np.random.default_rng(4)
+    X_tr, y_tr, g_tr = _families(10, 40, rng, family_sd=0.0)
+    X_te, y_te, _ = _families(20, 50, rng, family_sd=0.0)
+    band = conformal_interval(X_tr, y_tr, g_tr, X_te, interval=0.9, seed=0, trees=30)
+    coverage = np.mean((y_te >= band["low"]) & (y_te <= band["high"]))
+    assert abs(coverage - 0.9) <= 0.04
+    assert np.all(band["low"] <= band["high"])
+    # Gaussian noise of sd 0.05: the ideal 90 % band is 2 x 1.645 x 0.05 = 0.16 wide.
+    assert 0.12 <= np.mean(band["high"] - band["low"]) <= 0.3
+    assert band["folds"] == 5 and band["n_calibration"] == 400
+
+
+def test_family_calibration_covers_unseen_families_where_sample_calibration_does_not():
+    rng = np.random.default_rng(5)
+    X_tr, y_tr, g_tr = _families(40, 10, rng, family_sd=0.3)
+    X_te, y_te, _ = _families(60, 20, rng, family_sd=0.3)
+    by_family = conformal_interval(X_tr, y_tr, g_tr, X_te, interval=0.9, seed=0, trees=30)
+    by_sample = conformal_interval(X_tr, y_tr, np.arange(len(y_tr)).astype(str), X_te, interval=0.9, seed=0,
+                                   trees=30)
+    cover = {name: np.mean((y_te >= b["low"]) & (y_te <= b["high"])) for name, b in
+             (("family", by_family), ("sample", by_sample))}
+    assert abs(cover["family"] - 0.9) <= 0.06
+    assert cover["sample"] < 0.8  # calibrated on seen families, blind to the shift
+    assert by_family["q"] > by_sample["q"]
+
+
+def test_conformal_interval_needs_two_groups_and_never_turns_inside_out():
+    X = np.linspace(0, 1, 40)[:, None]
+    y = np.where(X[:, 0] > 0.5, 0.67, 0.5)  # exact, discrete labels (swing ratio): scores are negative
+    with pytest.raises(ValueError, match="two groups"):
+        conformal_interval(X, y, ["a"] * 40, X, interval=0.9, seed=0)
+    with pytest.raises(ValueError, match="unknown method"):
+        conformal_interval(X, y, np.arange(40) % 4, X, interval=0.9, seed=0, method="ensemble")
+    band = conformal_interval(X, y, np.arange(40) % 4, X, interval=0.9, seed=0, method="quantile")
+    assert np.all(band["low"] <= band["high"])
+    assert np.mean((y >= band["low"]) & (y <= band["high"])) >= 0.9
+
+
+def test_calibration_groups_are_families_when_there_are_two():
+    index = pd.DataFrame({"family": ["a", "a", "b"], "origin": ["o1", "o2", "o3"]})
+    assert calibration_groups(index)[1] == "family"
+    assert list(calibration_groups(index.assign(family="a"))[0]) == ["o1", "o2", "o3"]
 
 
 def _harmony(n, rng):
@@ -58,10 +121,13 @@ def test_evaluate_dataset_reports_heldout_family_and_real_separately():
     X = np.column_stack([swing + rng.normal(0, 0.01, n), rng.normal(size=n)])
     split = np.array(["train"] * 120 + ["test"] * 80)
     source = np.array(["synth"] * 160 + ["real"] * 40)
-    index = pd.DataFrame({"split": split, "source": source, "groove_type": groove, "swing_ratio": swing})
+    index = pd.DataFrame({"split": split, "source": source, "groove_type": groove, "swing_ratio": swing,
+                          "family": np.array(["rock", "funk", "ride"])[np.arange(n) % 3],
+                          "origin": [f"o{i}" for i in range(n)]})
     report = evaluate_dataset("groove", X, ["swing_ratio", "noise"], index, seed=0, trees=20, iterations=100,
                               confidence=0.95)
     assert set(report) == {"heldout_family", "real"}
     assert report["real"]["groove_type"]["n_test"] == 40
     assert report["heldout_family"]["groove_type"]["model_macro_f1"] == 1.0
     assert "rule-measured" in report["heldout_family"]["swing_ratio"]["trivial"]
+    assert "by family (3 folds" in report["heldout_family"]["swing_ratio"]["interval_calibration"]

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from midi_helpers import midi_params
 from musicml.errors import ConfigError
 from musicml.midi.analysis import analyse
-from musicml.midi.synth import FAMILIES, generate, render_audio, synth_config
+from musicml.midi.synth import FAMILIES, audio_renderer, generate, render_audio, synth_config
 from musicml.midi.theory import SCALES, pitch_class
+
+
+TIMGM = Path("/usr/share/sounds/sf2/TimGM6mb.sf2")
+needs_fluidsynth = pytest.mark.skipif(shutil.which("fluidsynth") is None or not TIMGM.exists(),
+                                      reason="needs Debian's fluidsynth and timgm6mb-soundfont")
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +108,38 @@ def test_audio_rendering_at_22050(corpus):
     assert audio.dtype == np.float32 and np.abs(audio).max() <= 1.0
     end = sample.midi.get_end_time()
     assert end <= len(audio) / 22050 <= end + 1.1  # pretty_midi adds up to a second of release
+
+
+@needs_fluidsynth
+def test_soundfont_rendering_plays_the_midi_louder_with_velocity_and_is_deterministic(corpus):
+    from midi_helpers import C_MAJOR_CADENCE, chord_midi
+
+    render = audio_renderer({"sr": 22050, "renderer": "soundfont", "soundfont": str(TIMGM), "soundfont_gain": 0.8})
+    assert render["soundfont"] == str(TIMGM)
+    sample = corpus["emotion"][0]
+    audio = render_audio(sample.midi, **render)
+    assert audio.dtype == np.float32 and 0.01 < np.abs(audio).max() <= 1.0
+    end = sample.midi.get_end_time()
+    assert end <= len(audio) / 22050 <= end + 6.0  # FluidSynth renders until the release tail dies away
+    assert np.array_equal(audio, render_audio(sample.midi, **render))
+    sine = render_audio(sample.midi, sr=22050)
+    assert not np.allclose(audio[:len(sine)], sine[:len(audio)])  # a piano, not sine tones
+    soft, loud = (render_audio(chord_midi(C_MAJOR_CADENCE, velocity=v), **render) for v in (40, 110))
+    assert np.sqrt(np.mean(loud ** 2)) > 2 * np.sqrt(np.mean(soft ** 2))
+
+
+def test_renderer_param_sine_default_and_bad_values(monkeypatch, tmp_path):
+    assert audio_renderer({"sr": 22050}) == {"sr": 22050, "soundfont": None, "gain": 0.8}
+    assert audio_renderer({"sr": 16000, "renderer": "sine", "soundfont": "/nowhere.sf2"})["soundfont"] is None
+    with pytest.raises(ConfigError, match="unknown renderer 'fluid'"):
+        audio_renderer({"sr": 22050, "renderer": "fluid"})
+    monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/fluidsynth")
+    with pytest.raises(ConfigError, match="midi.synth.soundfont: .* is not a SoundFont"):
+        audio_renderer({"sr": 22050, "renderer": "soundfont", "soundfont": str(tmp_path / "missing.sf2")})
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(ConfigError, match="fluidsynth not found") as info:
+        audio_renderer({"sr": 22050, "renderer": "soundfont", "soundfont": str(TIMGM)})
+    assert "\n" not in str(info.value)
 
 
 @pytest.mark.parametrize("path, value, match", [

@@ -137,6 +137,30 @@ def note_plan(notes: Sequence[int], velocities: Sequence[int], *, spacing_s: flo
     return [(n, v, i * spacing_s + LEAD_S) for i, (n, v) in enumerate(plan)]
 
 
+def render_midi(font: str | os.PathLike, midi: pretty_midi.PrettyMIDI, *, sr: int, gain: float,
+                what: str = "the MIDI") -> np.ndarray:
+    """Play ``midi`` on ``font`` with the FluidSynth command (reverb and chorus off); mono float32 at ``sr``.
+
+    ``what`` names the material in an error (e.g. a preset). Used for drum kits
+    here and for the MIDI datasets' emotion audio.
+    """
+    with tempfile.TemporaryDirectory(prefix="musicml-sf-") as tmp:
+        mid, wav = Path(tmp) / "in.mid", Path(tmp) / "out.wav"
+        midi.write(str(mid))
+        cmd = [fluidsynth_binary(), "-n", "-i", "-q", "-g", str(gain), "-r", str(sr),
+               "-o", "synth.reverb.active=0", "-o", "synth.chorus.active=0",
+               "-F", str(wav), str(font), str(mid)]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        if result.returncode != 0 or not wav.exists():
+            lines = [ln.strip() for ln in (result.stderr + result.stdout).splitlines() if ln.strip()]
+            raise InputError(font, f"fluidsynth failed on {what} (exit {result.returncode}): "
+                                   f"{lines[-1] if lines else 'no output'}")
+        audio, rate = sf.read(wav, dtype="float32", always_2d=True)
+    if rate != sr:
+        raise InputError(font, f"fluidsynth wrote {rate} Hz, expected {sr}")
+    return audio.mean(axis=1)
+
+
 def render_kit(
     font: str | os.PathLike,
     preset: Preset,
@@ -146,7 +170,7 @@ def render_kit(
     gain: float,
     note_s: float,
 ) -> np.ndarray:
-    """Play ``plan`` on one kit with FluidSynth (reverb and chorus off); mono float32 at ``sr``.
+    """Play ``plan`` on one kit with FluidSynth (see :func:`render_midi`); mono float32 at ``sr``.
 
     Bank-128 kits play on the GM drum channel; a drum-only font's bank-0
     preset plays on a melodic channel, where its program selects it.
@@ -155,21 +179,7 @@ def render_kit(
     instrument = pretty_midi.Instrument(program=preset.program, is_drum=preset.bank == DRUM_BANK)
     instrument.notes = [pretty_midi.Note(velocity=v, pitch=n, start=t, end=t + note_s) for n, v, t in plan]
     midi.instruments.append(instrument)
-    with tempfile.TemporaryDirectory(prefix="musicml-sf-") as tmp:
-        mid, wav = Path(tmp) / "kit.mid", Path(tmp) / "kit.wav"
-        midi.write(str(mid))
-        cmd = [fluidsynth_binary(), "-n", "-i", "-q", "-g", str(gain), "-r", str(sr),
-               "-o", "synth.reverb.active=0", "-o", "synth.chorus.active=0",
-               "-F", str(wav), str(font), str(mid)]
-        result = subprocess.run(cmd, capture_output=True, text=True)
-        if result.returncode != 0 or not wav.exists():
-            lines = [ln.strip() for ln in (result.stderr + result.stdout).splitlines() if ln.strip()]
-            raise InputError(font, f"fluidsynth failed on preset {preset.name!r} (exit {result.returncode}): "
-                                   f"{lines[-1] if lines else 'no output'}")
-        audio, rate = sf.read(wav, dtype="float32", always_2d=True)
-    if rate != sr:
-        raise InputError(font, f"fluidsynth wrote {rate} Hz, expected {sr}")
-    return audio.mean(axis=1)
+    return render_midi(font, midi, sr=sr, gain=gain, what=f"preset {preset.name!r}")
 
 
 def _slot(audio: np.ndarray, start_s: float, *, sr: int, hit_s: float) -> np.ndarray:

@@ -4,8 +4,18 @@ Transpose -6..+6 semitones (key and chords move with it; drum tracks do not),
 time stretch 0.9-1.1 (the tempo label is divided by the factor), velocity
 x0.8-1.2, timing jitter +-5 ms and 2 % note dropout. Each copy draws from its
 own generator seeded by ``(seed, sample id, copy)``, so one copy can be
-re-created alone. Emotion audio is re-rendered from the augmented MIDI and
-then goes through the drum pipeline's audio augmenter (noise, gain).
+re-created alone.
+
+Emotion audio is re-rendered from the augmented MIDI and then goes through
+the drum pipeline's audio augmenter (:func:`musicml.drums.augment.augment_clip`)
+with the seed's audio augmentations: pitch shift +-2 semitones, time stretch
+0.9-1.1 (length kept), Gaussian noise up to 0.5 % and gain 0.8-1.2, each
+applied with probability ``prob``, drawn from a generator seeded per clip.
+The emotion labels (emotion, valence, arousal) are kept: small shifts of pitch
+and tempo do not change them. Key, chords and tempo labels describe the
+copy's MIDI; the audio transforms drawn are kept in the row's
+``audio_params``, so a user who needs the audio's exact key or tempo can
+recompute it.
 """
 
 from __future__ import annotations
@@ -124,32 +134,57 @@ def augment_sample(pm: pretty_midi.PrettyMIDI, labels: Mapping[str, Any], *, sam
 
 
 def augment_dataset(dataset: str, entries: list[Mapping[str, Any]], *, out_dir: str | os.PathLike, seed: int,
-                    config: MidiAugmentConfig, audio: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+                    config: MidiAugmentConfig, audio: Mapping[str, Any] | None = None,
+                    render: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     """``config.multiplier`` augmented copies of each manifest entry (train split only: the caller filters).
 
-    MIDI goes to ``out_dir/<dataset>/<sample_id>.mid``; with ``audio`` (``sr``,
-    ``noise_max``, ``gain_min``, ``gain_max``, ``prob``) the copy is rendered
-    and passed through the drum pipeline's audio augmenter (noise and gain;
-    pitch and tempo already changed in the MIDI). Returns the index rows.
+    MIDI goes to ``out_dir/<dataset>/<sample_id>.mid``. With ``render`` (the
+    keyword arguments of :func:`musicml.midi.synth.render_audio`: ``sr``,
+    ``soundfont``, ``gain``) the copy is also rendered to ``<sample_id>.wav``
+    and passed through the drum pipeline's audio augmenter, configured by
+    ``audio`` (``midi.augment.audio``: ``prob``, ``pitch_semitones``,
+    ``stretch_min``, ``stretch_max``, ``noise_max``, ``gain_min``,
+    ``gain_max``; see the module docstring). Returns the index rows.
     """
-    from musicml.drums.augment import AugmentConfig
     from musicml.midi.analysis import one_blas_thread
 
+    if render is not None and audio is None:
+        raise ConfigError("midi.augment.audio is needed to augment rendered audio")
     folder = Path(out_dir) / dataset
     folder.mkdir(parents=True, exist_ok=True)
-    audio_config = None if audio is None else AugmentConfig(
-        multiplier=1, prob=float(audio["prob"]), pitch_semitones=0.0, stretch_min=1.0, stretch_max=1.0,
-        noise_max=float(audio["noise_max"]), gain_min=float(audio["gain_min"]), gain_max=float(audio["gain_max"]))
+    audio_config = None if render is None else audio_augment_config(audio)
     rows: list[dict[str, Any]] = []
     with one_blas_thread():
         for entry in entries:
-            rows += _augment_entry(dataset, entry, folder=folder, seed=seed, config=config,
-                                   sr=int(audio["sr"]) if audio else 0, audio_config=audio_config)
+            rows += _augment_entry(dataset, entry, folder=folder, seed=seed, config=config, render=render,
+                                   audio_config=audio_config)
     return rows
 
 
+def audio_augment_config(audio: Mapping[str, Any]) -> Any:
+    """The drum augmenter's :class:`~musicml.drums.augment.AugmentConfig` from ``midi.augment.audio``."""
+    from musicml.drums.augment import AugmentConfig
+
+    try:
+        cfg = AugmentConfig(multiplier=1, prob=float(audio["prob"]), pitch_semitones=float(audio["pitch_semitones"]),
+                            stretch_min=float(audio["stretch_min"]), stretch_max=float(audio["stretch_max"]),
+                            noise_max=float(audio["noise_max"]), gain_min=float(audio["gain_min"]),
+                            gain_max=float(audio["gain_max"]))
+    except KeyError as exc:
+        raise ConfigError(f"midi.augment.audio: missing key '{exc.args[0]}'") from exc
+    if not 0 <= cfg.prob <= 1:
+        raise ConfigError(f"midi.augment.audio.prob must be in [0, 1], got {cfg.prob}")
+    if not 0 <= cfg.pitch_semitones <= 12:
+        raise ConfigError(f"midi.augment.audio.pitch_semitones must be 0..12, got {cfg.pitch_semitones}")
+    if not 0 < cfg.stretch_min <= cfg.stretch_max:
+        raise ConfigError("midi.augment.audio: need 0 < stretch_min <= stretch_max")
+    if cfg.noise_max < 0 or not 0 < cfg.gain_min <= cfg.gain_max:
+        raise ConfigError("midi.augment.audio: need noise_max >= 0 and 0 < gain_min <= gain_max")
+    return cfg
+
+
 def _augment_entry(dataset: str, entry: Mapping[str, Any], *, folder: Path, seed: int, config: MidiAugmentConfig,
-                   sr: int, audio_config: Any) -> list[dict[str, Any]]:
+                   render: Mapping[str, Any] | None, audio_config: Any) -> list[dict[str, Any]]:
     """The copies of one sample (see :func:`augment_dataset`)."""
     import soundfile as sf
 
@@ -166,14 +201,17 @@ def _augment_entry(dataset: str, entry: Mapping[str, Any], *, folder: Path, seed
         sample_id = f"{entry['sample_id']}-a{k}"
         midi_path = folder / f"{sample_id}.mid"
         midi_path.write_bytes(midi_bytes(new))
-        audio_path = None
-        if audio_config is not None:
+        audio_path, audio_params = None, None
+        if render is not None:
+            # Its own generator per clip (seed + 1 keeps it apart from the MIDI draws of the same copy).
             rng = copy_rng(seed + 1, entry["sample_id"], k)
-            clip, _ = augment_clip(render_audio(new, sr=sr), sr=sr, rng=rng, config=audio_config)
+            sr = render["sr"]
+            clip, audio_params = augment_clip(render_audio(new, **render), sr=sr, rng=rng, config=audio_config)
             audio_path = folder / f"{sample_id}.wav"
             sf.write(audio_path, clip, sr, subtype="PCM_16")
+            audio_params = {k2: (round(v, 6) if isinstance(v, float) else v) for k2, v in audio_params.items()}
         rows.append({"dataset": dataset, "sample_id": sample_id, "parent_id": entry["sample_id"],
                      "file_path": midi_path.as_posix(), "audio_path": audio_path.as_posix() if audio_path else None,
                      "source": entry["source"], "family": entry["family"], "origin": entry["origin"],
-                     "annotations": labels, "augmented": True, "params": drawn})
+                     "annotations": labels, "augmented": True, "params": drawn, "audio_params": audio_params})
     return rows

@@ -65,7 +65,8 @@ def sample_features(file_path: str, *, audio_path: str | None, audio: Mapping[st
     row = feature_vector(analyse(pm, path=str(path)))
     if audio is not None:
         # Imported MIDI has no audio: render it as the corpus was rendered, so features compare.
-        y = load_audio(audio_path, sr=audio["sr"]) if audio_path else render_audio(pm, sr=audio["sr"])
+        y = load_audio(audio_path, sr=audio["sr"]) if audio_path else render_audio(
+            pm, sr=audio["sr"], soundfont=audio.get("soundfont"), gain=audio.get("gain", 0.8))
         row = np.concatenate([row, audio_features(y, sr=audio["sr"], n_mels=audio["n_mels"], n_mfcc=audio["n_mfcc"])])
     return row
 

@@ -438,14 +438,52 @@ def generate(dataset: str, *, per_category: int, config: SynthConfig, seed: int,
     return samples
 
 
-def render_audio(pm: pretty_midi.PrettyMIDI, *, sr: int, headroom: float = 4.0) -> np.ndarray:
-    """Sine-tone rendering (pretty_midi's synthesizer) at ``sr``; float32 in [-1, 1].
+RENDERERS = ("sine", "soundfont")
 
-    A fixed headroom divisor instead of per-file normalisation keeps velocity
+
+def render_audio(pm: pretty_midi.PrettyMIDI, *, sr: int, headroom: float = 4.0, soundfont: str | None = None,
+                 gain: float = 0.8) -> np.ndarray:
+    """Audio of ``pm`` at ``sr``; float32 in [-1, 1].
+
+    Without ``soundfont``: pretty_midi's sine-tone synthesizer; a fixed
+    headroom divisor instead of per-file normalisation keeps velocity
     differences audible as level differences, which the emotion labels rely on.
+    With ``soundfont`` (a ``.sf2``/``.sf3`` path): the FluidSynth command plays
+    the General MIDI programs of ``pm`` on it at output ``gain``, as the drum
+    pipeline's soundfont source does (and through the same function); levels
+    follow velocity there too.
     """
-    audio = pm.synthesize(fs=sr) / headroom
+    if soundfont:
+        from musicml.drums.soundfont import render_midi
+
+        audio = render_midi(soundfont, pm, sr=sr, gain=gain, what="emotion audio")
+    else:
+        audio = pm.synthesize(fs=sr) / headroom
     return np.clip(audio, -1.0, 1.0).astype(np.float32)
+
+
+def audio_renderer(synth: Mapping[str, Any]) -> dict[str, Any]:
+    """``sr``, ``soundfont`` (None for the sine synthesizer) and ``gain`` from ``midi.synth``; the keyword
+    arguments of :func:`render_audio`.
+
+    ``renderer: soundfont`` needs the ``fluidsynth`` command and the
+    ``soundfont`` file; a missing one is a one-line error, never a silent
+    fall-back (the same params must give the same audio on every machine).
+    """
+    renderer = synth.get("renderer", "sine")
+    if renderer not in RENDERERS:
+        raise ConfigError(f"midi.synth.renderer: unknown renderer {renderer!r}; expected one of {list(RENDERERS)}")
+    out = {"sr": int(synth["sr"]), "soundfont": None, "gain": float(synth.get("soundfont_gain", 0.8))}
+    if renderer == "soundfont":
+        from musicml.drums.soundfont import FONT_SUFFIXES, fluidsynth_binary
+
+        fluidsynth_binary()
+        font = synth.get("soundfont")
+        if not font or not Path(font).is_file() or Path(font).suffix.lower() not in FONT_SUFFIXES:
+            raise ConfigError(f"midi.synth.soundfont: {font!r} is not a SoundFont file (.sf2/.sf3); "
+                              "renderer 'soundfont' needs one (Debian: apt-get install timgm6mb-soundfont)")
+        out["soundfont"] = str(font)
+    return out
 
 
 GENERATORS: dict[str, Callable[..., Sample]] = {"emotion": gen_emotion, "melody": gen_melody, "harmony": gen_harmony,
@@ -469,12 +507,13 @@ def synth_config(midi: Mapping[str, Any]) -> SynthConfig:
 
 
 def write_corpus(out_dir: str | os.PathLike, *, datasets: Sequence[str], per_category: int, config: SynthConfig,
-                 seed: int, families: Mapping[str, Sequence[str]], sr: int, audio_datasets: Sequence[str] = ("emotion",)
-                 ) -> dict[str, int]:
+                 seed: int, families: Mapping[str, Sequence[str]], sr: int, audio_datasets: Sequence[str] = ("emotion",),
+                 soundfont: str | None = None, soundfont_gain: float = 0.8) -> dict[str, int]:
     """Generate every dataset into ``out_dir`` (atomically, as one folder).
 
     Layout: ``<dataset>/<family>/<sample_id>.mid``, ``<dataset>/audio/<sample_id>.wav``
-    for audio datasets, and ``index.jsonl`` (one row per sample; paths are
+    for audio datasets (rendered by :func:`render_audio`, on ``soundfont`` when
+    given), and ``index.jsonl`` (one row per sample; paths are
     ``out_dir``-prefixed, i.e. relative to the working directory when ``out_dir`` is). Returns the sample count per dataset.
     """
     import soundfile as sf
@@ -500,7 +539,8 @@ def write_corpus(out_dir: str | os.PathLike, *, datasets: Sequence[str], per_cat
                 if dataset in audio_datasets:
                     audio_rel = Path(dataset) / "audio" / f"{s.sample_id}.wav"
                     (tmp / audio_rel).parent.mkdir(parents=True, exist_ok=True)
-                    sf.write(tmp / audio_rel, render_audio(s.midi, sr=sr), sr, subtype="PCM_16")
+                    audio = render_audio(s.midi, sr=sr, soundfont=soundfont, gain=soundfont_gain)
+                    sf.write(tmp / audio_rel, audio, sr, subtype="PCM_16")
                 final = lambda r: (out_dir / r).as_posix() if r is not None else None  # noqa: E731
                 rows.append({"dataset": dataset, "sample_id": s.sample_id, "file_path": final(rel),
                              "audio_path": final(audio_rel), "source": "synth", "family": s.family,

@@ -1,0 +1,91 @@
+"""Time of the midi_ stages of a from-scratch `dvc repro`, per stage, at a chosen augment multiplier.
+
+Runs in a temporary copy of the repository (source files only), so the working
+copy's outputs are untouched; the drum pipeline is not upstream of the midi_
+stages, so nothing else runs. Each stage runs alone (`dvc repro --single-item`,
+in pipeline order) so its wall-clock and CPU time (of its processes) can be
+printed. On a shared machine the wall-clock grows with the load; the CPU time
+is what an idle machine would need (the stages run one BLAS thread each).
+
+    python benchmarks/midi_repro_time.py [--set midi.augment.multiplier=10 ...] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+STAGES = ("midi_synth", "midi_import", "midi_annotate", "midi_split", "midi_augment", "midi_features",
+          "midi_validate", "midi_eval")
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _set(params: dict, dotted: str) -> None:
+    """Apply one `a.b.c=value` override (value parsed as YAML)."""
+    key, _, value = dotted.partition("=")
+    node = params
+    *parents, last = key.split(".")
+    for part in parents:
+        node = node[part]
+    if last not in node:
+        sys.exit(f"--set {dotted}: no key '{key}' in params.yaml")
+    node[last] = yaml.safe_load(value)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="params override, e.g. midi.augment.multiplier=10 (repeatable)")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch copy and print its path")
+    args = parser.parse_args()
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    scratch = Path(tempfile.mkdtemp(prefix="musicml-midi-repro-"))
+    for rel in files:
+        if rel == "dvc.lock" or not (ROOT / rel).is_file():
+            continue
+        (scratch / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, scratch / rel)
+    params = yaml.safe_load((scratch / "params.yaml").read_text())
+    for override in args.set:
+        _set(params, override)
+    (scratch / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
+                ["git", "-c", "user.email=b@m", "-c", "user.name=b", "commit", "-qm", "bench"]):
+        subprocess.run(cmd, cwd=scratch, check=True, capture_output=True)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    dvc = str(Path(sys.executable).parent / "dvc")
+    total_wall = total_cpu = 0.0
+    print(f"midi_ stages, multiplier {params['midi']['augment']['multiplier']}, "
+          f"per_category {params['midi']['synth']['per_category']}, {os.cpu_count()} cores visible")
+    for stage in STAGES:
+        cpu0, wall0 = _children_cpu(), time.perf_counter()
+        proc = subprocess.run([dvc, "repro", "--single-item", stage], cwd=scratch, env=env, capture_output=True,
+                              text=True)
+        wall, cpu = time.perf_counter() - wall0, _children_cpu() - cpu0
+        if proc.returncode != 0:
+            sys.exit(f"dvc repro {stage} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+        total_wall, total_cpu = total_wall + wall, total_cpu + cpu
+        print(f"  {stage:14s} wall {wall:7.1f} s   cpu {cpu:7.1f} s")
+    print(f"  {'total':14s} wall {total_wall:7.1f} s   cpu {total_cpu:7.1f} s")
+    if args.keep:
+        print(f"scratch copy: {scratch}")
+    else:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
