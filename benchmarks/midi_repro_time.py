@@ -15,16 +15,13 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import yaml
-
-ROOT = Path(__file__).resolve().parents[1]
+from scratch_repo import DVC, ENV, finish, make_scratch
 STAGES = ("midi_synth", "midi_import", "midi_annotate", "midi_split", "midi_augment", "midi_features",
           "midi_validate", "midi_eval")
 
@@ -52,28 +49,21 @@ def main() -> None:
                         help="params override, e.g. midi.augment.multiplier=10 (repeatable)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch copy and print its path")
     args = parser.parse_args()
-    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
-    scratch = Path(tempfile.mkdtemp(prefix="musicml-midi-repro-"))
-    for rel in files:
-        if rel == "dvc.lock" or not (ROOT / rel).is_file():
-            continue
-        (scratch / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / rel, scratch / rel)
-    params = yaml.safe_load((scratch / "params.yaml").read_text())
-    for override in args.set:
-        _set(params, override)
-    (scratch / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
-                ["git", "-c", "user.email=b@m", "-c", "user.name=b", "commit", "-qm", "bench"]):
-        subprocess.run(cmd, cwd=scratch, check=True, capture_output=True)
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    dvc = str(Path(sys.executable).parent / "dvc")
+    params = {}
+
+    def apply_overrides(scratch: Path) -> None:
+        params.update(yaml.safe_load((scratch / "params.yaml").read_text()))
+        for override in args.set:
+            _set(params, override)
+        (scratch / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+    scratch = make_scratch("musicml-midi-repro-", apply_overrides)
     total_wall = total_cpu = 0.0
     print(f"midi_ stages, multiplier {params['midi']['augment']['multiplier']}, "
           f"per_category {params['midi']['synth']['per_category']}, {os.cpu_count()} cores visible")
     for stage in STAGES:
         cpu0, wall0 = _children_cpu(), time.perf_counter()
-        proc = subprocess.run([dvc, "repro", "--single-item", stage], cwd=scratch, env=env, capture_output=True,
+        proc = subprocess.run([DVC, "repro", "--single-item", stage], cwd=scratch, env=ENV, capture_output=True,
                               text=True)
         wall, cpu = time.perf_counter() - wall0, _children_cpu() - cpu0
         if proc.returncode != 0:
@@ -81,10 +71,7 @@ def main() -> None:
         total_wall, total_cpu = total_wall + wall, total_cpu + cpu
         print(f"  {stage:14s} wall {wall:7.1f} s   cpu {cpu:7.1f} s")
     print(f"  {'total':14s} wall {total_wall:7.1f} s   cpu {total_cpu:7.1f} s")
-    if args.keep:
-        print(f"scratch copy: {scratch}")
-    else:
-        shutil.rmtree(scratch, ignore_errors=True)
+    finish(scratch, args.keep)
 
 
 if __name__ == "__main__":
