@@ -21,7 +21,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import ROOT
+from conftest import ROOT, commit_all, git
 from ddp_helpers import run_train, stage_env, train_command, write_params, write_training_folder
 from musicml.drums.checkpoint import load_model
 
@@ -139,11 +139,6 @@ def dvc_env() -> dict:
     return stage_env(PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", DVC_NO_ANALYTICS="1")
 
 
-def git(*args: str, cwd: Path) -> None:
-    subprocess.run(["git", "-c", "user.email=ci@musicml", "-c", "user.name=ci", *args], cwd=cwd, check=True,
-                   capture_output=True)
-
-
 @pytest.fixture
 def train_repo(reference, tmp_path):
     """A git + DVC repository holding the real train stage of dvc.yaml, its code, tiny inputs and
@@ -160,8 +155,7 @@ def train_repo(reference, tmp_path):
     assert proc.returncode == 0, proc.stderr
     proc = dvc("commit", "--force", "train", cwd=repo)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    git("add", "-A", cwd=repo)
-    git("commit", "-qm", "tiny train stage", cwd=repo)  # DVCLive wants a commit to compare against
+    commit_all(repo, "tiny train stage")  # DVCLive wants a commit to compare against
     return repo
 
 

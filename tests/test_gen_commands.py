@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT
+from conftest import ROOT, commit_all, copy_repo
 from gen_helpers import tiny_snapshot
 from musicml.genmeta.api import ServiceSettings, analyse_and_store
 from musicml.genmeta.db import Store
@@ -104,32 +103,17 @@ def test_ids_formats_and_errors(tmp_path):
     assert proc.stderr.count("\n") == 1 and not (tmp_path / "snap").exists()
 
 
-def _tracked_files() -> list[str]:
-    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                         capture_output=True, text=True, check=True).stdout
-    return [line for line in out.splitlines() if line and (ROOT / line).is_file()]
-
-
 @pytest.mark.slow
 def test_snapshot_repro_export_round_trip(tmp_path):
     """A live database -> `musicml gen snapshot` (dvc add) -> `dvc repro` of the gen_ stages -> export."""
-    repo = tmp_path / "repo"
-    for rel in _tracked_files():
-        if rel.startswith(("metrics/", "dvc.lock")):
-            continue
-        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / rel, repo / rel)
-    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["gen"]["snapshot"] = "data/raw/genmeta/live"
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    git = ["git", "-c", "user.email=ci@musicml", "-c", "user.name=ci"]
-    subprocess.run(git + ["init", "-q"], cwd=repo, check=True)
+    repo = copy_repo(tmp_path / "repo", params, message=None)
     url, store = filled_db(tmp_path)
     proc = musicml("gen", "snapshot", "--db", url, "--out", "data/raw/genmeta/live", cwd=repo)
     assert proc.returncode == 0, proc.stderr
     assert (repo / "data/raw/genmeta/live.dvc").exists()  # tracked by hash
-    subprocess.run(git + ["add", "-A"], cwd=repo, check=True)
-    subprocess.run(git + ["commit", "-qm", "snapshot"], cwd=repo, check=True)
+    commit_all(repo, "snapshot")
 
     dvc = [str(Path(sys.executable).parent / "dvc")]
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",

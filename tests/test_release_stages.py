@@ -77,9 +77,9 @@ def work(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def ran(work, run_stage_module):
+def ran(work, run_stage):
     for stage in ("evaluate", "openset_eval", "hard_negatives", "interpret", "export"):
-        run_stage_module(stage, cwd=work)
+        run_stage(stage, cwd=work)
     # The other gate sources, as their stages (tested elsewhere) write them.
     (work / "metrics/health.json").write_text(json.dumps({"passed": True}))
     (work / "metrics/bootstrap.json").write_text(json.dumps({"all": {"model": {"macro_f1": {"low": 0.7}}}}))
@@ -88,23 +88,6 @@ def ran(work, run_stage_module):
     (work / "metrics/align_qc.json").write_text(json.dumps(
         {"max_abs_offset_ms": 12.5, "gates": {"max_abs_offset_ms": {"passed": False, "value": 12.5, "threshold": 10}}}))
     return work
-
-
-@pytest.fixture(scope="module")
-def run_stage_module():
-    import os
-    import subprocess
-    import sys
-
-    def run(name, *args, cwd, check=True):
-        env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-        proc = subprocess.run([sys.executable, str(ROOT / "stages" / f"{name}.py"), *args], cwd=cwd, env=env,
-                              capture_output=True, text=True, timeout=600)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"stage {name} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-        return proc
-
-    return run
 
 
 def test_openset_metrics_and_roc_plot(ran):
@@ -118,21 +101,21 @@ def test_openset_metrics_and_roc_plot(ran):
     assert list(roc.columns) == ["fpr", "tpr_max_softmax", "tpr_energy"] and len(roc) == 101
 
 
-def test_strict_openset_fails_after_writing_metrics(ran, run_stage_module, tmp_path):
+def test_strict_openset_fails_after_writing_metrics(ran, run_stage, tmp_path):
     params = yaml.safe_load((ran / "params.yaml").read_text())
     params["openset"].update(strict=True, min_auroc=1.01)
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(params))
     out = tmp_path / "openset.json"
-    proc = run_stage_module("openset_eval", "--params", str(tmp_path / "p.yaml"), "--metrics", str(out),
+    proc = run_stage("openset_eval", "--params", str(tmp_path / "p.yaml"), "--metrics", str(out),
                             "--roc-csv", str(tmp_path / "roc.csv"), cwd=ran, check=False)
     assert proc.returncode == 1 and proc.stderr.startswith("error: openset gate failed: auroc")
     assert "Traceback" not in proc.stderr
     assert json.loads(out.read_text())["passed"] is False
 
 
-def test_openset_rejects_predictions_without_scores(ran, run_stage_module, tmp_path):
+def test_openset_rejects_predictions_without_scores(ran, run_stage, tmp_path):
     pd.read_parquet(ran / "data/processed/predictions.parquet").drop(columns="energy").to_parquet(tmp_path / "p.parquet")
-    proc = run_stage_module("openset_eval", "--predictions", str(tmp_path / "p.parquet"),
+    proc = run_stage("openset_eval", "--predictions", str(tmp_path / "p.parquet"),
                             "--metrics", str(tmp_path / "o.json"), cwd=ran, check=False)
     assert proc.returncode == 1 and "missing columns ['energy']" in proc.stderr
     assert not (tmp_path / "o.json").exists()
@@ -160,8 +143,8 @@ def test_interpret_figures(ran):
     assert (ran / "metrics/interpret/embedding_pca.svg").read_text().count("<circle") >= 36
 
 
-def test_readiness_report_and_strict_mode(ran, run_stage_module, tmp_path):
-    run_stage_module("readiness", cwd=ran)
+def test_readiness_report_and_strict_mode(ran, run_stage, tmp_path):
+    run_stage("readiness", cwd=ran)
     report = json.loads((ran / "metrics/readiness.json").read_text())
     assert set(report["gates"]) == {"health", "macro_f1_ci_low", "openset_auroc", "openset_fpr_at_95_tpr",
                                     "boundary_macro_recall", "alignment_max_offset_ms"}
@@ -183,7 +166,7 @@ def test_readiness_report_and_strict_mode(ran, run_stage_module, tmp_path):
     params["readiness"]["gates"].append({"name": "impossible", "source": "metrics/openset.json", "key": "auroc",
                                          "op": ">", "threshold": 1.0})
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(params))
-    proc = run_stage_module("readiness", "--params", str(tmp_path / "p.yaml"), "--out", str(tmp_path / "r.json"),
+    proc = run_stage("readiness", "--params", str(tmp_path / "p.yaml"), "--out", str(tmp_path / "r.json"),
                             "--html", str(tmp_path / "r.html"), cwd=ran, check=False)
     assert proc.returncode == 1 and "readiness gate failed" in proc.stderr and "impossible" in proc.stderr
     assert json.loads((tmp_path / "r.json").read_text())["passed"] is False  # written before failing

@@ -1,10 +1,10 @@
-"""The router pipeline end to end through `dvc repro` in a temporary copy, on tiny params; then `musicml route`."""
+"""The router pipeline end to end through `dvc repro` (conftest's session-wide ``reproduced``, tiny params, with
+a few logged requests); then `musicml route`."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,37 +12,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, tiny_params
+from conftest import ROOT
 
 pytestmark = pytest.mark.slow
 
 STAGES = ["router_generate", "router_import", "router_augment", "router_validate", "router_split", "router_embed",
           "router_train", "router_evaluate", "router_export"]
-
-
-def _copy_repo(dest: Path) -> None:
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout.splitlines()
-    for rel in files:
-        if rel.startswith(("metrics/", "dvc.lock")) or not (ROOT / rel).is_file():
-            continue
-        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / rel, dest / rel)
-
-
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory):
-    dest = tmp_path_factory.mktemp("router_repo")
-    _copy_repo(dest)
-    (dest / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
-    # Real logged requests, labelled and not, join the generated ones.
-    (dest / "data/raw/router/requests/log.csv").write_text(
-        "question,needsDAW,needsArranger\nturn the hats down a bit,true,false\nwrite a sad riff,false,true\n"
-        "what's a compressor,,\n")
-    for args in (["init", "-q"], ["add", "-A"], ["-c", "user.email=ci@musicml", "-c", "user.name=ci", "commit", "-qm",
-                                                 "tiny"]):
-        subprocess.run(["git", *args], cwd=dest, check=True, capture_output=True)
-    return dest
 
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
@@ -52,10 +27,11 @@ def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=1500)
 
 
-def test_router_pipeline_repro_and_route(repo):
+def test_router_pipeline_repro_and_route(reproduced, tmp_path):
     dvc = str(Path(sys.executable).parent / "dvc")
-    first = _run([dvc, "repro", "router_evaluate", "router_export"], repo)
-    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    repo = reproduced.root
+    for stage in STAGES:
+        assert f"Running stage '{stage}'" in reproduced.stdout
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
     assert set(STAGES) <= set(lock["stages"])
     imported = json.loads((repo / "metrics/router_import.json").read_text())
@@ -84,13 +60,15 @@ def test_router_pipeline_repro_and_route(repo):
     assert one.returncode == 0, one.stderr
     result = json.loads(one.stdout)
     assert set(result) == {"needsDAW", "needsArranger", "confidence"} and 0.0 <= result["confidence"] <= 1.0
-    (repo / "requests.txt").write_text("mute track 2\nthanks!\nwrite a bassline in E minor\n")
-    out = _run([*musicml, "--file", "requests.txt", "--out", "preds.jsonl"], repo)
+    # Requests and predictions live outside the shared repository: other tests read it.
+    requests, preds = tmp_path / "requests.txt", tmp_path / "preds.jsonl"
+    requests.write_text("mute track 2\nthanks!\nwrite a bassline in E minor\n")
+    out = _run([*musicml, "--file", str(requests), "--out", str(preds)], repo)
     assert out.returncode == 0, out.stderr
-    rows = [json.loads(line) for line in (repo / "preds.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in preds.read_text().splitlines()]
     assert [r["text"] for r in rows] == ["mute track 2", "thanks!", "write a bassline in E minor"]
     assert all(set(r) == {"text", "needsDAW", "needsArranger", "confidence"} for r in rows)
-    stdout = _run([*musicml, "--file", "requests.txt"], repo)
+    stdout = _run([*musicml, "--file", str(requests)], repo)
     assert [json.loads(line) for line in stdout.stdout.splitlines()] == rows
     # The served router does not import torch.
     probe = _run([sys.executable, "-c", "import sys; from musicml.router.serving import OnnxRouter; "

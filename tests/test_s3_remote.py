@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, tiny_params
+from conftest import ROOT, copy_repo, tiny_params
 from musicml.errors import ConfigError
 from musicml.remote import check_remote, local_settings
 from musicml.seaweed import SeaweedStore, StoreSettings, free_ports, weed_unavailable_reason
@@ -120,21 +120,6 @@ def store_dir(tmp_path):
         SeaweedStore(folder).kill()
 
 
-def _copy_repo(dest: Path, params: dict) -> Path:
-    """The repository's source files (no dvc.lock, no metrics, no .dvc/config.local) in a fresh git repo."""
-    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                         capture_output=True, text=True, check=True).stdout
-    for rel in out.splitlines():
-        if not rel or rel.startswith(("metrics/", "dvc.lock")) or not (ROOT / rel).is_file():
-            continue
-        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / rel, dest / rel)
-    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    for args in (["init", "-q"], ["add", "-A"], ["-c", "user.email=ci@musicml", "-c", "user.name=ci", "commit", "-qm", "s3"]):
-        subprocess.run(["git", *args], cwd=dest, check=True, capture_output=True)
-    return dest
-
-
 # ------------------------------------------------------------------ no store needed
 
 
@@ -215,7 +200,7 @@ def test_push_delete_pull_restores_every_hash_and_repro_does_nothing(tmp_path, s
     """`musicml s3 local start` (make s3-local) configures the remote; push, wipe, pull, verify, repro no-op."""
     params = tiny_params()
     params["sources"]["synth"].update(n_kits=3, hits_per_class=1, unknown_hits=1)
-    repo = _copy_repo(tmp_path / "repo", params)
+    repo = copy_repo(tmp_path / "repo", params, message="s3")
     env = _env(tmp_path)
     _dvc("repro", "ingest_synth", cwd=repo, env=env)
 

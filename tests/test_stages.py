@@ -1,4 +1,5 @@
-"""Every stage script, run as DVC runs it, on a tiny synthetic dataset (no DVC involved)."""
+"""Every stage script: a usable --help; its outputs, as conftest's one `dvc repro` on tiny params made
+them (slow: that run is shared with the other end-to-end tests); its errors on bad input, run as DVC runs it."""
 
 from __future__ import annotations
 
@@ -18,34 +19,50 @@ from conftest import ROOT, tiny_params
 STAGES = sorted(p.stem for p in (ROOT / "stages").glob("*.py") if not p.stem.startswith("_"))
 
 
-@pytest.mark.parametrize("stage", STAGES)
-def test_every_stage_has_a_usable_help(stage, run_stage, tmp_path):
-    proc = run_stage(stage, "--help", cwd=tmp_path)
-    assert "Usage:" in proc.stdout and "--params" in proc.stdout
+# Runs each stage script as __main__ with `--help`, as `python stages/<name>.py --help` would, in ONE
+# interpreter: the imports (torch, librosa, ...) are paid once instead of once per stage.
+HELP_ALL = """
+import contextlib, io, json, runpy, sys
+results = {}
+for path in sys.argv[1:]:
+    sys.argv, out, err, code = [path, "--help"], io.StringIO(), io.StringIO(), 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            runpy.run_path(path, run_name="__main__")
+        except SystemExit as exc:
+            code = exc.code or 0
+    results[path] = {"code": code, "stdout": out.getvalue(), "stderr": err.getvalue()}
+print(json.dumps(results))
+"""
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
-    """Run all stages in order in a scratch folder; yields the folder."""
+def helps(tmp_path_factory) -> dict:
+    """``{stage: {code, stdout, stderr}}`` of every stage script's ``--help``."""
     import os
 
-    work = tmp_path_factory.mktemp("pipeline")
-    (work / "configs").mkdir()
-    shutil.copy(ROOT / "configs" / "taxonomy.yaml", work / "configs" / "taxonomy.yaml")
-    shutil.copy(ROOT / "configs" / "openness_calibration.json", work / "configs" / "openness_calibration.json")
-    (work / "params.yaml").write_text(yaml.safe_dump(tiny_params()))
-    (work / "data" / "raw" / "hydrogen").mkdir(parents=True)
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    for stage in ("ingest_synth", "ingest_hydrogen", "ingest_soundfont", "ingest_manifest", "ingest_grooves",
-                  "ingest_audio_midi", "merge_manifests",
-                  "split", "health",
-                  "weights", "augment", "features", "train", "evaluate", "bootstrap_eval", "openset_eval", "export"):
-        proc = subprocess.run([sys.executable, str(ROOT / "stages" / f"{stage}.py")], cwd=work, env=env,
-                              capture_output=True, text=True, timeout=600)
-        assert proc.returncode == 0, f"{stage}: {proc.stderr[-2000:]}"
-    return work
+    scripts = [str(ROOT / "stages" / f"{stage}.py") for stage in STAGES]
+    proc = subprocess.run([sys.executable, "-c", HELP_ALL, *scripts], cwd=tmp_path_factory.mktemp("help"),
+                          env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return {Path(path).stem: result for path, result in json.loads(proc.stdout).items()}
 
 
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_stage_has_a_usable_help(stage, helps):
+    result = helps[stage]
+    assert result["code"] == 0, result["stderr"]
+    assert "Usage:" in result["stdout"] and "--params" in result["stdout"]
+
+
+@pytest.fixture(scope="module")
+def pipeline(reproduced):
+    """Every stage's outputs, from conftest's one `dvc repro` of the pipeline on tiny params (read only)."""
+    return reproduced.root
+
+
+@pytest.mark.slow
 def test_ingest_and_merge_outputs(pipeline):
     synth = pd.read_parquet(pipeline / "data/interim/sources/synth.parquet")
     assert synth["session_id"].nunique() == 8
@@ -61,6 +78,7 @@ def test_ingest_and_merge_outputs(pipeline):
     assert merge["events_per_source"] == {"grooves": len(grooves), "synth": len(synth)}
 
 
+@pytest.mark.slow
 def test_split_holds_out_whole_sessions(pipeline):
     df = pd.read_parquet(pipeline / "data/interim/split.parquet")
     known = df[df["label"] != "unknown"]
@@ -69,6 +87,7 @@ def test_split_holds_out_whole_sessions(pipeline):
     assert set(df.loc[df["label"] == "unknown", "split"]) == {"openset"}
 
 
+@pytest.mark.slow
 def test_health_reports_and_gated_dataset(pipeline):
     report = json.loads((pipeline / "metrics/health.json").read_text())
     assert report["gating_results"] and "passed" in report
@@ -77,6 +96,7 @@ def test_health_reports_and_gated_dataset(pipeline):
     assert len(pd.read_parquet(pipeline / "data/interim/dataset.parquet")) == report["events"]
 
 
+@pytest.mark.slow
 def test_weights_augment_features(pipeline):
     weights = pd.read_csv(pipeline / "data/interim/weights.csv")
     dataset = pd.read_parquet(pipeline / "data/interim/dataset.parquet")
@@ -88,6 +108,7 @@ def test_weights_augment_features(pipeline):
     assert np.isfinite(features[:50]).all() and features[:50].max() > 0.5
 
 
+@pytest.mark.slow
 def test_train_evaluate_bootstrap_export(pipeline):
     train = json.loads((pipeline / "metrics/train.json").read_text())
     assert train["epochs_run"] == 2 and train["n_parameters"] > 300_000
@@ -103,6 +124,7 @@ def test_train_evaluate_bootstrap_export(pipeline):
     assert export["parity_passed"] and export["parity_max_abs_logit_diff"] < 1e-4
 
 
+@pytest.mark.slow
 def test_predict_cli_on_exported_model(pipeline, tmp_path):
     events = pd.read_parquet(pipeline / "data/interim/dataset.parquet").head(5)
     requests = tmp_path / "hits.jsonl"
@@ -118,6 +140,7 @@ def test_predict_cli_on_exported_model(pipeline, tmp_path):
     assert all(abs(sum(r["probabilities"].values()) - 1) < 1e-4 and 0 <= r["unknown_score"] <= 1 for r in rows)
 
 
+@pytest.mark.slow
 def test_strict_health_fails_with_one_line_and_keeps_reports(pipeline, run_stage, tmp_path):
     params = tiny_params(**{"health.strict": True, "health.min_class_count": 10_000})
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
