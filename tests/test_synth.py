@@ -160,8 +160,9 @@ def test_kits_sound_different():
 
 def test_tom_pitch_order_within_each_kit():
     def fundamental(x):
-        # After the pitch glide has settled: the strongest peak below 400 Hz.
-        seg = x[int(0.05 * SR): int(0.35 * SR)]
+        # After the pitch glide has settled and the upper modes (which decay faster) have faded
+        # (a kit's high-pass can put the fundamental under a mode at first): the strongest peak below 400 Hz.
+        seg = x[int(0.2 * SR): int(0.8 * SR)]
         spectrum = np.abs(np.fft.rfft(seg * np.hanning(seg.size), 1 << 15))
         freqs = np.fft.rfftfreq(1 << 15, 1 / SR)
         band = (freqs > 40) & (freqs < 400)

@@ -243,6 +243,11 @@ def _click(rng: np.random.Generator, level: tuple[float, float]) -> Noise:
                  level=_u(rng, *level))
 
 
+def _thud(rng: np.random.Generator) -> Noise:
+    """A stick's dull impact on a cymbal: short low-passed noise."""
+    return Noise(lo_hz=0, hi_hz=_lu(rng, 200, 700), decay_s=_lu(rng, 0.01, 0.06), level=_lu(rng, 0.4, 2.0))
+
+
 def _membrane(rng: np.random.Generator, f0: float, decay: float, *, glide: float, glide_s: float,
               n_modes: int = 6) -> Modes:
     """A tuned drum head: membrane modes, each detuned a little, upper ones shorter."""
@@ -258,7 +263,7 @@ def _kick(rng: np.random.Generator, electronic: bool, buzz: tuple[Noise, ...]) -
         body = Modes(freqs=(_u(rng, 38, 65),), amps=(1.0,), decays=(_lu(rng, 0.25, 1.2),),
                      glide=_lu(rng, 1.8, 6.0), glide_s=_lu(rng, 0.006, 0.05))
         return Voice((body, _click(rng, (0.0, 0.6))), length_s=0.8, gain=_u(rng, 0.85, 1.0))
-    f0, decay = _u(rng, 48, 85), _lu(rng, 0.15, 0.5)
+    f0, decay = _u(rng, 48, 85), _lu(rng, 0.12, 0.4)
     body = Modes(freqs=(f0, f0 * _u(rng, 1.45, 1.8), f0 * _u(rng, 2.1, 2.7)),
                  amps=(1.0, _u(rng, 0.1, 0.4), _u(rng, 0.05, 0.25)),
                  decays=(decay, decay * _u(rng, 0.3, 0.6), decay * _u(rng, 0.15, 0.35)),
@@ -274,14 +279,14 @@ def _snare(rng: np.random.Generator, electronic: bool, f0: float, wires: Noise) 
                      decays=(_lu(rng, 0.06, 0.25), _lu(rng, 0.04, 0.15)),
                      glide=_u(rng, 1.0, 1.5), glide_s=_lu(rng, 0.008, 0.03))
     else:
-        body = _membrane(rng, f0, _lu(rng, 0.1, 0.4), glide=_u(rng, 1.0, 1.08), glide_s=0.02)
+        body = _membrane(rng, f0, _lu(rng, 0.2, 0.8), glide=_u(rng, 1.0, 1.08), glide_s=0.02)
     return Voice((body, wires, _click(rng, (0.05, 0.4))), length_s=0.6, gain=_u(rng, 0.7, 1.0))
 
 
 def _snare_wires(rng: np.random.Generator, electronic: bool) -> Noise:
     """Snare wire rattle; electronic kits range from hissy (808) to dark noise (909)."""
     lo = _lu(rng, 300, 5000) if electronic else _lu(rng, 800, 3500)
-    return Noise(lo_hz=lo, hi_hz=max(_u(rng, 5000, 12000), 2.5 * lo), decay_s=_lu(rng, 0.15, 0.6),
+    return Noise(lo_hz=lo, hi_hz=max(_u(rng, 5000, 12000), 2.5 * lo), decay_s=_lu(rng, 0.2, 0.9),
                  attack_s=_u(rng, 0.0005, 0.004), level=_lu(rng, 0.15, 1.5))
 
 
@@ -299,12 +304,15 @@ def _sidestick(rng: np.random.Generator, electronic: bool, snare_f0: float, wire
         wood = Modes(freqs=(f, f * _u(rng, 3.3, 4.0)), amps=(1.0, _u(rng, 0.3, 0.9)),
                      decays=(_u(rng, 0.01, 0.04), _u(rng, 0.01, 0.03)))
         return Voice((wood, _click(rng, (0.0, 0.4))), length_s=0.25, gain=_u(rng, 0.4, 0.7))
-    f, decay = _u(rng, 350, 800), _u(rng, 0.03, 0.09)
+    f, decay = _u(rng, 350, 1000), _lu(rng, 0.1, 0.4)
     wood = Modes(freqs=(f, f * _u(rng, 1.9, 2.7), f * _u(rng, 3.4, 5.0)),
                  amps=(1.0, _u(rng, 0.3, 0.8), _u(rng, 0.1, 0.5)), decays=(decay, decay * 0.6, decay * 0.35))
-    shell = Modes(freqs=(snare_f0,), amps=(1.0,), decays=(_u(rng, 0.06, 0.15),), level=_u(rng, 0.1, 0.4))
+    shell = Modes(freqs=(snare_f0,), amps=(1.0,), decays=(_lu(rng, 0.15, 0.5),), level=_u(rng, 0.2, 0.6))
     buzz = replace(wires, level=_u(rng, 0.03, 0.15), decay_s=_u(rng, 0.05, 0.12))
-    return Voice((wood, shell, _click(rng, (0.2, 0.7)), buzz), length_s=0.25, gain=_u(rng, 0.4, 0.7))
+    # The stick's crack on the rim is brighter and longer than a plain click.
+    crack = Noise(lo_hz=_lu(rng, 1500, 4000), hi_hz=_u(rng, 10000, 14000), decay_s=_lu(rng, 0.01, 0.05),
+                  level=_lu(rng, 2.0, 10.0))
+    return Voice((wood, shell, crack, buzz), length_s=0.4, gain=_u(rng, 0.4, 0.7))
 
 
 def _clap(rng: np.random.Generator) -> Voice:
@@ -330,23 +338,26 @@ def _hihats(rng: np.random.Generator, electronic: bool) -> dict[str, Voice]:
     # Acoustic hats keep real energy down to a few hundred Hz (the stick on the bow).
     lo = _u(rng, 5000, 9000) if square else _lu(rng, 250, 3000)
     metal = Metal(freqs=_metal_source(rng, square, lo, 10), square=square, ring_split=0,
-                  noise_mix=_u(rng, 0.0, 0.4) if square else _u(rng, 0.2, 0.7),
+                  noise_mix=_u(rng, 0.0, 0.4) if square else _u(rng, 0.5, 0.9),
                   lo_hz=lo, hi_hz=_u(rng, 9000, 16000), decay_s=1.0, attack_s=0.0005,
                   pink=0.0 if square else _u(rng, 0.5, 1.0))
     tip = _click(rng, (0.05, 0.3))
+    # Stick on the bow of acoustic hats: a dull low thud under the metal (recorded hats keep
+    # energy below 400 Hz only ~25 dB under their peak; band-limited metal alone falls ~50 dB).
+    thud = () if electronic else (_thud(rng),)
     closed_gain = _u(rng, 0.35, 0.7)
-    closed = replace(metal, decay_s=_lu(rng, 0.03, 0.2))
+    closed = replace(metal, decay_s=_lu(rng, 0.12, 0.6))
     # Pedal: softer, slower "chick" of the cymbals meeting, with a low-mid clap of metal on metal.
-    pedal = replace(metal, lo_hz=lo * _u(rng, 0.5, 0.8), decay_s=_lu(rng, 0.05, 0.14), attack_s=_u(rng, 0.004, 0.012))
+    pedal = replace(metal, lo_hz=lo * _u(rng, 0.5, 0.8), decay_s=_lu(rng, 0.1, 0.5), attack_s=_u(rng, 0.004, 0.012))
     chick_lo = _u(rng, 300, 800)
-    chick = Noise(lo_hz=chick_lo, hi_hz=chick_lo * _u(rng, 2, 5), decay_s=_u(rng, 0.01, 0.04), attack_s=0.003,
+    chick = Noise(lo_hz=chick_lo, hi_hz=chick_lo * _u(rng, 2, 5), decay_s=_u(rng, 0.02, 0.08), attack_s=0.003,
                   level=_u(rng, 0.2, 0.6))
     wobble = 0.0 if electronic else _u(rng, 0.05, 0.3)
-    opened = replace(metal, decay_s=_lu(rng, 0.3, 1.6), attack_s=0.001, wobble_hz=_u(rng, 4, 12), wobble=wobble)
+    opened = replace(metal, decay_s=_lu(rng, 0.5, 2.5), attack_s=0.001, wobble_hz=_u(rng, 4, 12), wobble=wobble)
     return {
-        "hihat_closed": Voice((closed, tip), length_s=0.3, gain=closed_gain),
-        "hihat_pedal": Voice((pedal, chick), length_s=0.3, gain=closed_gain * _u(rng, 0.35, 0.7)),
-        "hihat_open": Voice((opened, tip), length_s=1.0, gain=_u(rng, 0.4, 0.75)),
+        "hihat_closed": Voice((closed, tip) + thud, length_s=0.5, gain=closed_gain),
+        "hihat_pedal": Voice((pedal, chick) + thud, length_s=0.5, gain=closed_gain * _u(rng, 0.35, 0.7)),
+        "hihat_open": Voice((opened, tip) + thud, length_s=1.0, gain=_u(rng, 0.4, 0.75)),
     }
 
 
@@ -385,7 +396,8 @@ def _ride(rng: np.random.Generator, electronic: bool) -> Voice:
     shimmer = _cymbal_metal(rng, square, lo_hz=_lu(rng, 600, 3000), carriers=3 if square else 6,
                             noise_mix=_u(rng, 0.1, 0.45), decay=_lu(rng, 1.0, 3.0), electronic=electronic)
     ping = Noise(lo_hz=2500, hi_hz=10000, decay_s=_u(rng, 0.01, 0.04), level=_u(rng, 0.2, 0.5))
-    return Voice((bell, replace(shimmer, level=_u(rng, 0.3, 0.8)), ping), length_s=1.0, gain=_u(rng, 0.4, 0.7))
+    thud = () if electronic else (_thud(rng),)
+    return Voice((bell, replace(shimmer, level=_u(rng, 0.3, 0.8)), ping) + thud, length_s=1.0, gain=_u(rng, 0.4, 0.7))
 
 
 def _toms(rng: np.random.Generator, electronic: bool, buzz: tuple[Noise, ...]) -> dict[str, Voice]:
@@ -400,13 +412,13 @@ def _toms(rng: np.random.Generator, electronic: bool, buzz: tuple[Noise, ...]) -
     mid = low * _u(rng, 1.12, 1.5)
     pitches = {"tom_low": low, "tom_mid": mid, "tom_high": mid * _u(rng, 1.12, 1.45)}
     glide = (1.15, 2.0) if electronic else (1.02, 1.15)
-    glide_s, decay = _lu(rng, 0.03, 0.15), _lu(rng, 0.5, 1.4)
+    glide_s, decay = _lu(rng, 0.03, 0.15), _lu(rng, 0.7, 2.0)
     toms = {}
     for label, f0 in pitches.items():
         head = _membrane(rng, f0, decay * (low / f0) ** 0.5, glide=_u(rng, *glide), glide_s=glide_s,
                          n_modes=2 if electronic else 4)
         skin = Noise(lo_hz=0, hi_hz=f0 * _u(rng, 4, 10), decay_s=_u(rng, 0.02, 0.06), level=_u(rng, 0.1, 0.3))
-        toms[label] = Voice((head, _click(rng, (0.05, 0.3)), skin) + buzz, length_s=0.8, gain=_u(rng, 0.6, 0.9))
+        toms[label] = Voice((head, _click(rng, (0.5, 2.0)), skin) + buzz, length_s=0.8, gain=_u(rng, 0.6, 0.9))
     return toms
 
 
