@@ -67,6 +67,32 @@ def test_library_covers_every_seed_example_category_and_operation(library):
     assert len(neither) >= 4 and all(t.category == "edge" and t.confidence < 1 for t in neither)
 
 
+# Slots that name a part of the project (a track, clip, bar, effect, mixer setting): by the seed's
+# definitions a request that touches one needs the DAW agent.
+PROJECT_SLOTS = {"track", "clip", "tbare", "track_short", "tname", "fx", "fx_param", "bar", "db", "pan", "color",
+                 "name"}
+PROJECT_WORDS = re.compile(r"\b(tracks?|clips?|region|bars?|channel|bus|pan|audio|midi|loop|bounce|tempo|reverb|"
+                           r"duplicate|delete|replace|drum rack)\b", re.IGNORECASE)
+
+
+def test_template_labels_follow_the_seed_definitions(library):
+    slots_of = {t.id: [set(re.findall(r"\{([a-z_]+)\}", p)) for p in t.patterns] for t in library.templates}
+    for template in library.templates:
+        if template.category == "arranger":
+            # Arranger-only content never names a track, clip, bar or effect ("for the Bass" would be a track).
+            for pattern, slots in zip(template.patterns, slots_of[template.id]):
+                assert not slots & PROJECT_SLOTS, (template.id, pattern)
+        elif template.category == "both":
+            # Content placed in the project: every phrasing carries the DAW side.
+            for pattern, slots in zip(template.patterns, slots_of[template.id]):
+                assert slots & PROJECT_SLOTS or PROJECT_WORDS.search(pattern), (template.id, pattern)
+    # Song sections are never drawn from track or clip names.
+    assert not set(library.slots["section"]) & set(library.slots["tname"])
+    # Requests that need neither agent come in many kinds: questions, how-tos, explanations, feedback, chit-chat.
+    neither = {t.operation for t in library.templates if not t.needs_daw and not t.needs_arranger}
+    assert {"question", "explanation", "feedback", "chit_chat"} <= neither
+
+
 def test_generate_has_exact_shares_is_deterministic_and_mostly_unique(library):
     df = generate(library, size=1000, shares=SHARES, seed=3)
     assert df["category"].value_counts().to_dict() == {"daw": 400, "arranger": 300, "both": 250, "edge": 50}
