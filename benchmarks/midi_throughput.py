@@ -4,6 +4,8 @@ Generates `--per-category` samples per category of every dataset into a
 temporary folder (the midi_synth code path), then times, per dataset:
 
 * synth      - generating + writing MIDI (and rendering 22,050 Hz audio for emotion),
+* import     - the midi_import scan of that folder as if it were a real collection
+               (read, hash for de-duplication, parse, tempo/notes/drum checks),
 * features   - MIDI analysis + feature vector (+ log-mel/MFCC/chroma for audio),
 * validation - annotation with its label-consistency checks + the validation scores.
 
@@ -32,6 +34,7 @@ def main() -> None:
     from musicml.midi.annotate import annotate_rows
     from musicml.midi.datasets import assign_splits, manifest_document, manifest_frame, read_index
     from musicml.midi.features import build_features
+    from musicml.midi.importer import scan_sources
     from musicml.midi.settings import load_settings
     from musicml.midi.synth import write_corpus
     from musicml.midi.validate import Gates, validate_dataset
@@ -56,6 +59,12 @@ def main() -> None:
                 synth_s = time.process_time() - start
                 rows = read_index(Path("synth") / name / "index.jsonl")
                 start = time.process_time()
+                _, scanned = scan_sources({name: {"enabled": True, "dataset": name, "path": str(Path("synth") / name)}},
+                                          folder_labels={})
+                import_s = time.process_time() - start
+                if scanned["imported"] != len(rows):
+                    raise SystemExit(f"{name}: the import scan kept {scanned['imported']} of {len(rows)} files")
+                start = time.process_time()
                 annotated = annotate_rows(name, rows, root=".", manual={},
                                           swing_tolerance=float(midi["annotate"]["swing_tolerance"]))
                 frame = manifest_frame(manifest_document(spec, annotated))
@@ -78,6 +87,7 @@ def main() -> None:
                 audio_bytes = sum(Path(r["audio_path"]).stat().st_size for r in rows if r["audio_path"])
                 results[name] = {
                     "samples": n, "synth_files_per_s": round(n / synth_s, 1),
+                    "import_files_per_s": round(n / import_s, 1),
                     "features_files_per_s": round(n / features_s, 1),
                     "validation_files_per_s": round(n / validate_s, 1),
                     "mb_per_1000_midi": round(midi_bytes / n * 1000 / 1e6, 2),
@@ -86,10 +96,11 @@ def main() -> None:
                 }
         finally:
             os.chdir(cwd)
-    print(f"{'dataset':10} {'samples':>7} {'synth/s':>8} {'feat/s':>8} {'valid/s':>8} "
+    print(f"{'dataset':10} {'samples':>7} {'synth/s':>8} {'import/s':>8} {'feat/s':>8} {'valid/s':>8} "
           f"{'MIDI MB/1k':>10} {'audio MB/1k':>11} {'feat MB/1k':>10}")
     for name, r in results.items():
-        print(f"{name:10} {r['samples']:7d} {r['synth_files_per_s']:8.1f} {r['features_files_per_s']:8.1f} "
+        print(f"{name:10} {r['samples']:7d} {r['synth_files_per_s']:8.1f} {r['import_files_per_s']:8.1f} "
+              f"{r['features_files_per_s']:8.1f} "
               f"{r['validation_files_per_s']:8.1f} {r['mb_per_1000_midi']:10.2f} {r['mb_per_1000_audio']:11.1f} "
               f"{r['mb_per_1000_features']:10.2f}")
     print("seed's estimate per 1,000 samples: MIDI ~50 MB, audio (22 kHz) ~2 GB, features ~100 MB")

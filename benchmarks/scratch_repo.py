@@ -25,16 +25,20 @@ def make_scratch(prefix: str, edit: Callable[[Path], None] | None = None) -> Pat
     """Copy the tracked files to a new temp folder, apply ``edit(folder)``, commit; return the folder."""
     files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     scratch = Path(tempfile.mkdtemp(prefix=prefix))
-    for rel in files:
-        if rel == "dvc.lock" or not (ROOT / rel).is_file():
-            continue
-        (scratch / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / rel, scratch / rel)
-    if edit:
-        edit(scratch)
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
-                ["git", "-c", "user.email=b@m", "-c", "user.name=b", "commit", "-qm", "bench"]):
-        subprocess.run(cmd, cwd=scratch, check=True, capture_output=True)
+    try:
+        for rel in files:
+            if rel == "dvc.lock" or not (ROOT / rel).is_file():
+                continue
+            (scratch / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / rel, scratch / rel)
+        if edit:
+            edit(scratch)
+        for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
+                    ["git", "-c", "user.email=b@m", "-c", "user.name=b", "commit", "-qm", "bench"]):
+            subprocess.run(cmd, cwd=scratch, check=True, capture_output=True)
+    except BaseException:  # a failed edit or copy must not leave a half-made copy behind
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
     return scratch
 
 

@@ -7,7 +7,7 @@ import typer
 from musicml.atomic import write_json
 from musicml.config import load_yaml, section
 from musicml.console import stage
-from musicml.midi.baselines import evaluate_dataset
+from musicml.midi.baselines import evaluate_dataset, interval_floors
 from musicml.midi.features import read_features
 from musicml.midi.settings import load_settings
 
@@ -19,10 +19,12 @@ def main(
 ) -> None:
     """Train on the train split (augmented copies included), test on the held-out generator family
     and, reported separately, on imported real test data. Regression intervals are split-conformal
-    (`midi.eval.interval_method`), calibrated on generator families left out of the training side."""
+    (`midi.eval.interval_method`), calibrated on generator families left out of the training side, and
+    never narrower than the label's resolution (`midi.eval.interval_floor`, half-width per target)."""
     midi = section(load_yaml(params), "midi")
     settings = load_settings(midi)
     cfg = midi["eval"]
+    floors = interval_floors(cfg.get("interval_floor"))
     results = {}
     for name in settings.specs:
         X, names, index = read_features(features, name)
@@ -30,7 +32,7 @@ def main(
                                          iterations=int(cfg["bootstrap_iterations"]),
                                          confidence=float(cfg["confidence"]), interval=float(cfg["interval"]),
                                          interval_method=str(cfg["interval_method"]),
-                                         calibration_folds=int(cfg["calibration_folds"]))
+                                         calibration_folds=int(cfg["calibration_folds"]), interval_floor=floors)
         for subset, tasks in results[name].items():
             for task, m in tasks.items():
                 if "model_macro_f1" in m:

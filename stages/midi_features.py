@@ -23,7 +23,8 @@ def main(
 ) -> None:
     """Pitch-class profile (absolute and key-relative), interval and IOI histograms, note density,
     onset deviation from the grid, swing, velocity statistics and curve, contour; plus log-mel,
-    MFCC and chroma statistics for audio datasets."""
+    MFCC and chroma statistics for audio datasets. The index holds each sample's labels and its
+    measured chord sequence (`chord_sequence`, one chord per bar)."""
     midi = section(load_yaml(params), "midi")
     settings = load_settings(midi)
     copies = read_index(augmented)

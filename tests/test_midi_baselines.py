@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from musicml.errors import ConfigError
 from musicml.midi.baselines import (
-    calibration_groups, classify, conformal_interval, evaluate_dataset, next_chord, regress,
+    calibration_groups, classify, conformal_interval, evaluate_dataset, interval_floors, next_chord, regress,
 )
 
 
@@ -90,6 +91,55 @@ def test_conformal_interval_needs_two_groups_and_never_turns_inside_out():
     assert np.mean((y >= band["low"]) & (y <= band["high"])) >= 0.9
 
 
+def _grid_labels(n, rng):
+    """Swing-like labels on three grid values, with a feature that gives them away: the forest is exact."""
+    y = rng.choice([0.5, 0.67, 0.75], size=n)
+    return np.column_stack([y * 10, rng.normal(size=n)]), y
+
+
+def test_exact_grid_labels_give_a_zero_quantile_and_the_floor_keeps_the_band_open():
+    rng = np.random.default_rng(6)
+    X_tr, y_tr = _grid_labels(120, rng)
+    X_te, y_te = _grid_labels(40, rng)
+    groups = np.arange(120) % 4
+    bare = conformal_interval(X_tr, y_tr, groups, X_te, interval=0.9, seed=0, trees=20)
+    assert bare["q"] == 0.0 and np.all(bare["high"] == bare["low"])  # the degenerate band of the old behaviour
+    # A test label off by less than the measurement resolution (swing within 0.02) is missed without a floor ...
+    y_off = y_te + 0.01
+    assert np.mean((y_off >= bare["low"]) & (y_off <= bare["high"])) == 0.0
+    floored = conformal_interval(X_tr, y_tr, groups, X_te, interval=0.9, seed=0, trees=20, floor=0.02)
+    # ... and covered with it: every band is exactly +/-0.02 around the (exact) prediction.
+    assert floored["q"] == 0.0 and floored["floored"] == 1.0
+    np.testing.assert_allclose(floored["high"] - floored["low"], 0.04)
+    np.testing.assert_allclose((floored["high"] + floored["low"]) / 2, bare["low"])
+    assert np.all((y_off >= floored["low"]) & (y_off <= floored["high"]))
+    with pytest.raises(ValueError, match="floor"):
+        conformal_interval(X_tr, y_tr, groups, X_te, interval=0.9, seed=0, trees=20, floor=-0.01)
+
+
+def test_floor_leaves_bands_wider_than_it_alone():
+    rng = np.random.default_rng(4)
+    X_tr, y_tr, g_tr = _families(6, 30, rng, family_sd=0.0)
+    X_te, _, _ = _families(4, 10, rng, family_sd=0.0)
+    kwargs = {"interval": 0.9, "seed": 0, "trees": 20}
+    bare = conformal_interval(X_tr, y_tr, g_tr, X_te, **kwargs)
+    floored = conformal_interval(X_tr, y_tr, g_tr, X_te, floor=0.01, **kwargs)
+    assert bare["q"] > 0.01 and floored["floored"] == 0.0  # noise sd 0.05: q ~0.08, far above the floor
+    np.testing.assert_array_equal(bare["low"], floored["low"])
+    np.testing.assert_array_equal(bare["high"], floored["high"])
+
+
+def test_interval_floors_are_checked():
+    assert interval_floors(None) == {}
+    assert interval_floors({"swing_ratio": 0.02, "valence": 0}) == {"swing_ratio": 0.02, "valence": 0.0}
+    for bad, match in (({"swing": 0.02}, "interval_floor.swing: not a regression target"),
+                       ({"swing_ratio": -0.1}, "expected a number >= 0"),
+                       ({"swing_ratio": "wide"}, "expected a number >= 0"),
+                       ([0.02], "must be a mapping")):
+        with pytest.raises(ConfigError, match=match):
+            interval_floors(bad)
+
+
 def test_calibration_groups_are_families_when_there_are_two():
     index = pd.DataFrame({"family": ["a", "a", "b"], "origin": ["o1", "o2", "o3"]})
     assert calibration_groups(index)[1] == "family"
@@ -131,3 +181,9 @@ def test_evaluate_dataset_reports_heldout_family_and_real_separately():
     assert report["heldout_family"]["groove_type"]["model_macro_f1"] == 1.0
     assert "rule-measured" in report["heldout_family"]["swing_ratio"]["trivial"]
     assert "by family (3 folds" in report["heldout_family"]["swing_ratio"]["interval_calibration"]
+    swing = report["heldout_family"]["swing_ratio"]
+    assert swing["interval_floor"] == 0.0  # no floor unless configured
+    floored = evaluate_dataset("groove", X, ["swing_ratio", "noise"], index, seed=0, trees=20, iterations=100,
+                               confidence=0.95, interval_floor={"swing_ratio": 0.02})["heldout_family"]["swing_ratio"]
+    assert floored["interval_floor"] == 0.02 and floored["interval_mean_width"] >= 0.04
+    assert floored["interval_mean_width"] >= swing["interval_mean_width"]

@@ -65,6 +65,22 @@ def test_tempo_out_of_range_is_skipped(tmp_path):
     assert "tempo" in report["skipped_files"][0]["reason"] and "400" in report["skipped_files"][0]["reason"]
 
 
+def test_zero_tempo_is_skipped_naming_the_tempo(tmp_path):
+    import mido
+
+    midi = mido.MidiFile()
+    track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=0), mido.Message("note_on", note=60, velocity=80),
+                            mido.Message("note_off", note=60, time=480)])
+    midi.tracks.append(track)
+    (tmp_path / "src").mkdir()
+    midi.save(str(tmp_path / "src" / "zero.mid"))
+    rows, report = scan_sources({"x": {"enabled": True, "dataset": "emotion", "path": str(tmp_path / "src")}},
+                                folder_labels={})
+    assert rows == [] and report["skipped"] == 1
+    reason = report["skipped_files"][0]["reason"]
+    assert "tempo_bpm" in reason and "infinite BPM" in reason
+
+
 def test_missing_or_empty_import_folder(tmp_path):
     with pytest.raises(InputError, match="missing"):
         scan_sources({"x": {"enabled": True, "dataset": "emotion", "path": str(tmp_path / "nope")}}, folder_labels={})

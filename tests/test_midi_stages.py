@@ -119,6 +119,11 @@ def test_features_cover_originals_and_copies(pipeline):
         assert set(index.loc[index["augmented"], "split"]) == {"train"}
     with np.load(pipeline / "data/midi/features/emotion.npz") as data:
         assert any(str(n).startswith("mfcc_") for n in data["names"])
+    # The measured chord sequence sits beside the chord label; on the corpus's own files they agree.
+    harmony = pd.read_parquet(pipeline / "data/midi/features/harmony.parquet")
+    originals = harmony[~harmony["augmented"]]
+    agree = [json.loads(m) == json.loads(c) for m, c in zip(originals["chord_sequence"], originals["chord_progression"])]
+    assert len(agree) > 0 and np.mean(agree) >= 0.95
 
 
 def test_validate_and_eval_reports(pipeline):

@@ -49,8 +49,22 @@ def load_midi(data: bytes, *, path: str = "<bytes>") -> pretty_midi.PrettyMIDI:
     try:
         return pretty_midi.PrettyMIDI(io.BytesIO(data))
     except Exception as exc:  # mido/pretty_midi raise many types on bad bytes
+        if isinstance(exc, ZeroDivisionError) and _has_zero_tempo(data):
+            # pretty_midi divides by the microseconds per beat: 0 is an infinite tempo, not a broken file.
+            raise InputError(path, "a set_tempo of 0 microseconds per beat (infinite BPM) is outside (0, 400]",
+                             field="tempo_bpm") from exc
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(path, f"not a readable MIDI file ({detail[:120]})") from exc
+
+
+def _has_zero_tempo(data: bytes) -> bool:
+    import mido
+
+    try:
+        tracks = mido.MidiFile(file=io.BytesIO(data)).tracks
+    except Exception:  # unreadable for mido too: the caller's generic message applies
+        return False
+    return any(msg.type == "set_tempo" and msg.tempo == 0 for track in tracks for msg in track)
 
 
 def midi_bytes(pm: pretty_midi.PrettyMIDI) -> bytes:

@@ -11,8 +11,9 @@ MIDI), beside a trivial baseline:
 * regression (swing ratio, valence, arousal): random forest vs a trivial
   predictor (the rule-measured swing ratio, or the training mean); MAE, RMSE,
   R2, and a 90 % split-conformal interval (:func:`conformal_interval`)
-  calibrated on generator families left out of the training side, with its
-  coverage and mean width on the test split;
+  calibrated on generator families left out of the training side, never
+  narrower than the label's measurement resolution (``midi.eval.interval_floor``),
+  with its coverage and mean width on the test split;
 * next chord (harmony): multinomial logistic regression on the previous two
   chords (as degrees of the key), the mode and the emotion vs a bigram table;
   top-1 and top-3 accuracy.
@@ -22,11 +23,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from musicml.errors import ConfigError
 from musicml.evaluation import bootstrap_ci
 from musicml.midi.analysis import one_blas_thread
 from musicml.midi.theory import degree_token, parse_chord, pitch_class
@@ -102,7 +104,7 @@ def _band(X_fit: np.ndarray, y_fit: np.ndarray, X: np.ndarray, *, method: str, i
 
 def conformal_interval(X_tr: np.ndarray, y_tr: np.ndarray, groups: Sequence[str], X_te: np.ndarray, *,
                        interval: float, seed: int, method: str = "residual", trees: int = 100, max_folds: int = 5,
-                       pred_te: np.ndarray | None = None) -> dict[str, Any]:
+                       pred_te: np.ndarray | None = None, floor: float = 0.0) -> dict[str, Any]:
     """A split-conformal ``interval`` prediction interval, calibrated by group on the training side.
 
     A base band ``[low(x), high(x)]`` comes from a model (``method``:
@@ -118,6 +120,14 @@ def conformal_interval(X_tr: np.ndarray, y_tr: np.ndarray, groups: Sequence[str]
     model that never saw its group. The test split is a family no training
     sample comes from; scores on unseen families are what is exchangeable
     with it (held-out samples of seen families would under-cover).
+
+    ``floor`` is a lower bound on the half-width. Labels that sit on a few
+    grid values (swing ratio 0.5, 0.67, 0.75) are often predicted exactly, so
+    more than ``interval`` of the scores can be exactly 0 and ``q`` is 0: a
+    zero-width band that claims a precision no measurement of the label has,
+    and that misses every test sample off by any amount at all. A floor equal
+    to the label's measurement resolution keeps the band honest; it is set
+    from that resolution, never tuned on the test split.
 
     Parameters
     ----------
@@ -136,17 +146,22 @@ def conformal_interval(X_tr: np.ndarray, y_tr: np.ndarray, groups: Sequence[str]
         At most this many folds (groups are spread over them by GroupKFold).
     pred_te : ndarray, optional
         The forest's prediction on ``X_te`` when the caller already fitted it on all of ``X_tr`` (``residual``).
+    floor : float
+        Smallest half-width of the band, in label units (0 = none).
 
     Returns
     -------
     dict
-        ``low``, ``high`` (shape (n_test,)), ``q`` (the widening, in label
-        units), ``folds`` and ``n_calibration``.
+        ``low``, ``high`` (shape (n_test,)), ``q`` (the conformal widening, in
+        label units, before the floor), ``floored`` (share of test bands the
+        floor widened), ``folds`` and ``n_calibration``.
     """
     from sklearn.model_selection import GroupKFold
 
     if method not in INTERVAL_METHODS:
         raise ValueError(f"conformal_interval: unknown method {method!r}; expected one of {list(INTERVAL_METHODS)}")
+    if not (np.isfinite(floor) and floor >= 0):
+        raise ValueError(f"conformal_interval: floor must be a finite number >= 0, got {floor!r}")
     X_tr, y_tr = np.asarray(X_tr), np.asarray(y_tr, dtype=float)
     groups = np.asarray(groups, dtype=str)
     n_groups = len(np.unique(groups))
@@ -174,7 +189,10 @@ def conformal_interval(X_tr: np.ndarray, y_tr: np.ndarray, groups: Sequence[str]
     centre = (base_low + base_high) / 2
     crossed = low > high
     low[crossed], high[crossed] = centre[crossed], centre[crossed]
-    return {"low": low, "high": high, "q": q, "folds": folds, "n_calibration": n}
+    floored = (high - low) < 2 * floor
+    low[floored], high[floored] = centre[floored] - floor, centre[floored] + floor
+    return {"low": low, "high": high, "q": q, "floored": float(np.mean(floored)) if len(floored) else 0.0,
+            "folds": folds, "n_calibration": n}
 
 
 def calibration_groups(index: pd.DataFrame) -> tuple[np.ndarray, str]:
@@ -187,18 +205,19 @@ def calibration_groups(index: pd.DataFrame) -> tuple[np.ndarray, str]:
 def regress(X_tr: np.ndarray, y_tr: np.ndarray, X_te: np.ndarray, y_te: np.ndarray, *, trivial: np.ndarray,
             trivial_name: str, seed: int, trees: int, iterations: int, confidence: float,
             interval: float = 0.9, interval_method: str = "residual", groups: Sequence[str] | None = None,
-            group_kind: str = "origin", max_folds: int = 5) -> dict[str, Any]:
+            group_kind: str = "origin", max_folds: int = 5, interval_floor: float = 0.0) -> dict[str, Any]:
     """Random forest vs a trivial prediction; a conformal interval (:func:`conformal_interval`) with its coverage.
 
     ``groups`` (one per training row) are the calibration folds; without them
-    every training row is its own group.
+    every training row is its own group. ``interval_floor`` is the band's
+    smallest half-width (the label's measurement resolution; 0 = none).
     """
     y_tr, y_te = np.asarray(y_tr, dtype=float), np.asarray(y_te, dtype=float)
     pred = _forest(trees=trees, seed=seed).fit(X_tr, y_tr).predict(X_te)
     if groups is None:
         groups, group_kind = np.arange(len(y_tr)).astype(str), "sample"
     band = conformal_interval(X_tr, y_tr, groups, X_te, interval=interval, seed=seed, method=interval_method,
-                              trees=trees, max_folds=max_folds, pred_te=pred)
+                              trees=trees, max_folds=max_folds, pred_te=pred, floor=interval_floor)
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(y_te), size=(iterations, len(y_te)))
     mae_boot = np.abs(pred[idx] - y_te[idx]).mean(axis=1)
@@ -214,6 +233,7 @@ def regress(X_tr: np.ndarray, y_tr: np.ndarray, X_te: np.ndarray, y_te: np.ndarr
         "interval_calibration": f"cross-conformal by {group_kind} ({band['folds']} folds, "
                                 f"{band['n_calibration']} training samples)",
         "interval_q": _round(band["q"]),
+        "interval_floor": _round(interval_floor), "interval_floored_share": _round(band["floored"]),
         "interval_coverage": _round(np.mean((y_te >= band["low"]) & (y_te <= band["high"]))),
         "interval_mean_width": _round(np.mean(band["high"] - band["low"])),
         "beats_baseline": bool(model["mae"] < base["mae"]),
@@ -288,25 +308,47 @@ TASKS = {
 }
 
 
+REGRESSION_TARGETS = sorted({label for tasks in TASKS.values() for kind, label, _ in tasks if kind == "regress"})
+
+
+def interval_floors(raw: Mapping[str, Any] | None) -> dict[str, float]:
+    """Check ``midi.eval.interval_floor`` (regression target -> smallest half-width); one ConfigError line."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"midi.eval.interval_floor must be a mapping of regression target to half-width, got {raw!r}")
+    floors = {}
+    for target, value in raw.items():
+        if target not in REGRESSION_TARGETS:
+            raise ConfigError(f"midi.eval.interval_floor.{target}: not a regression target; "
+                              f"expected one of {REGRESSION_TARGETS}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+            raise ConfigError(f"midi.eval.interval_floor.{target}: expected a number >= 0, got {value!r}")
+        floors[str(target)] = float(value)
+    return floors
+
+
 def evaluate_dataset(dataset: str, X: np.ndarray, names: Sequence[str], index: pd.DataFrame, *, seed: int,
                      trees: int, iterations: int, confidence: float, interval: float = 0.9,
-                     interval_method: str = "residual", calibration_folds: int = 5) -> dict[str, Any]:
+                     interval_method: str = "residual", calibration_folds: int = 5,
+                     interval_floor: Mapping[str, float] | None = None) -> dict[str, Any]:
     """Every task of :data:`TASKS` on the held-out family and, when present, on imported real test data.
 
     Regression intervals (``interval_method``, see :func:`conformal_interval`)
     are calibrated on the training rows by family (by origin when they hold one
-    family only), in at most ``calibration_folds`` folds.
+    family only), in at most ``calibration_folds`` folds, and are at least
+    ``interval_floor[target]`` wide on each side (targets not named: no floor).
     Returns ``{subset: {task: metrics}}`` with subsets ``heldout_family`` and ``real``.
     """
     with one_blas_thread():
         return _evaluate(dataset, X, names, index, seed=seed, trees=trees, iterations=iterations,
                          confidence=confidence, interval=interval, interval_method=interval_method,
-                         calibration_folds=calibration_folds)
+                         calibration_folds=calibration_folds, interval_floor=dict(interval_floor or {}))
 
 
 def _evaluate(dataset: str, X: np.ndarray, names: Sequence[str], index: pd.DataFrame, *, seed: int, trees: int,
               iterations: int, confidence: float, interval: float, interval_method: str,
-              calibration_folds: int) -> dict[str, Any]:
+              calibration_folds: int, interval_floor: dict[str, float]) -> dict[str, Any]:
     train_mask = (index["split"] == "train").to_numpy()
     test = (index["split"] == "test").to_numpy()
     synthetic = (index["source"] == "synth").to_numpy()
@@ -338,7 +380,8 @@ def _evaluate(dataset: str, X: np.ndarray, names: Sequence[str], index: pd.DataF
                                         trivial=base, trivial_name=trivial_name, seed=seed, trees=trees,
                                         iterations=iterations, confidence=confidence, interval=interval,
                                         interval_method=interval_method, groups=groups, group_kind=group_kind,
-                                        max_folds=calibration_folds)
+                                        max_folds=calibration_folds,
+                                        interval_floor=interval_floor.get(label, 0.0))
             else:
                 results[task] = next_chord(index[tr], index[te], seed=seed, iterations=iterations,
                                            confidence=confidence)

@@ -3,7 +3,10 @@
 One ``<dataset>.npz`` per dataset (``X`` float32 of shape (n_samples,
 n_features), ``names``, ``sample_ids``) and a ``<dataset>.parquet`` index
 holding, row for row, the sample's identity, split, whether it is an
-augmented copy, and its labels. MIDI features come from
+augmented copy, its labels, and ``chord_sequence``: the chords measured in
+the file, one per bar (JSON list of names; a sequence does not fit a
+fixed-length row, and it stays comparable with the ``chord_progression``
+label, which may come from the generator or a person). MIDI features come from
 :func:`musicml.midi.analysis.feature_vector`; audio datasets add log-mel,
 MFCC and chroma means and standard deviations of the rendered audio.
 """
@@ -50,8 +53,10 @@ def audio_features(y: np.ndarray, *, sr: int, n_mels: int, n_mfcc: int, hop_leng
     return np.concatenate(parts).astype(np.float32)
 
 
-def sample_features(file_path: str, *, audio_path: str | None, audio: Mapping[str, Any] | None) -> np.ndarray:
-    """The feature row of one sample (MIDI features, then audio features when ``audio`` is given).
+def sample_features(file_path: str, *, audio_path: str | None, audio: Mapping[str, Any] | None
+                    ) -> tuple[np.ndarray, list[str]]:
+    """The feature row of one sample (MIDI features, then audio features when ``audio`` is given) and
+    its measured chord sequence (one chord name per bar).
 
     A sample of an audio dataset without ``audio_path`` (imported MIDI) is rendered
     with the corpus's synthesizer first.
@@ -62,13 +67,14 @@ def sample_features(file_path: str, *, audio_path: str | None, audio: Mapping[st
     except OSError as exc:
         raise InputError(path, f"cannot read: {exc.strerror}") from exc
     pm = load_midi(data, path=str(path))
-    row = feature_vector(analyse(pm, path=str(path)))
+    analysis = analyse(pm, path=str(path))
+    row = feature_vector(analysis)
     if audio is not None:
         # Imported MIDI has no audio: render it as the corpus was rendered, so features compare.
         y = load_audio(audio_path, sr=audio["sr"]) if audio_path else render_audio(
             pm, sr=audio["sr"], soundfont=audio.get("soundfont"), gain=audio.get("gain", 0.8))
         row = np.concatenate([row, audio_features(y, sr=audio["sr"], n_mels=audio["n_mels"], n_mfcc=audio["n_mfcc"])])
-    return row
+    return row, list(analysis.chords)
 
 
 def build_features(rows: Iterable[Mapping[str, Any]], *, audio: Mapping[str, Any] | None
@@ -84,10 +90,11 @@ def build_features(rows: Iterable[Mapping[str, Any]], *, audio: Mapping[str, Any
     index = []
     with one_blas_thread():
         for i, row in enumerate(rows):
-            X[i] = sample_features(row["file_path"], audio_path=row.get("audio_path"), audio=audio)
+            X[i], chords = sample_features(row["file_path"], audio_path=row.get("audio_path"), audio=audio)
             entry = {k: row.get(k) for k in ("sample_id", "parent_id", "split", "origin", "family", "source", "augmented")}
             for name, value in row["annotations"].items():
                 entry[name] = json.dumps(value) if isinstance(value, (list, dict)) else value
+            entry["chord_sequence"] = json.dumps(chords)
             index.append(entry)
     return X, names, pd.DataFrame(index)
 
