@@ -24,7 +24,7 @@ import yaml
 from scratch_repo import DVC, ENV, ROOT, finish, make_scratch
 
 STAGES = ("midi_synth", "midi_import", "midi_annotate", "midi_split", "midi_augment", "midi_features",
-          "midi_validate", "midi_eval")
+          "midi_validate", "midi_train", "midi_eval")
 
 
 def _children_cpu() -> float:

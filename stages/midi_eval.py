@@ -1,4 +1,4 @@
-"""Stage midi_eval: scikit-learn baselines per dataset beside trivial ones (held-out family; real data)."""
+"""Stage midi_eval: score the midi_train baselines beside trivial ones (held-out family; real data)."""
 
 from pathlib import Path
 
@@ -7,32 +7,29 @@ import typer
 from musicml.atomic import write_json
 from musicml.config import load_yaml, section
 from musicml.console import stage
-from musicml.midi.baselines import evaluate_dataset, interval_floors
+from musicml.midi.baselines import load_fits, score_dataset
 from musicml.midi.features import read_features
 from musicml.midi.settings import load_settings
 
 
 def main(
-    params: Path = typer.Option("params.yaml", help="Params file; reads `midi.eval`."),
+    params: Path = typer.Option("params.yaml", help="Params file; reads `midi.seed` and `midi.eval`."),
     features: Path = typer.Option("data/midi/features", help="Folder of feature tables."),
+    models: Path = typer.Option("models/midi", help="Folder of fitted tasks that midi_train wrote."),
     report: Path = typer.Option("metrics/midi_eval.json", help="Metrics per dataset, subset and task."),
 ) -> None:
-    """Train on the train split (augmented copies included), test on the held-out generator family
-    and, reported separately, on imported real test data. Regression intervals are split-conformal
-    (`midi.eval.interval_method`), calibrated on generator families left out of the training side, and
-    never narrower than the label's resolution (`midi.eval.interval_floor`, half-width per target)."""
+    """Score each dataset's fitted tasks on the held-out generator family and, reported separately, on
+    imported real test data, beside trivial baselines (majority class, training mean or rule-measured swing
+    ratio, bigram chords): macro-F1, MAE/RMSE/R2 and the interval's coverage, top-1/top-3, bootstrap CIs."""
     midi = section(load_yaml(params), "midi")
     settings = load_settings(midi)
     cfg = midi["eval"]
-    floors = interval_floors(cfg.get("interval_floor"))
     results = {}
     for name in settings.specs:
         X, names, index = read_features(features, name)
-        results[name] = evaluate_dataset(name, X, names, index, seed=settings.seed, trees=int(cfg["trees"]),
-                                         iterations=int(cfg["bootstrap_iterations"]),
-                                         confidence=float(cfg["confidence"]), interval=float(cfg["interval"]),
-                                         interval_method=str(cfg["interval_method"]),
-                                         calibration_folds=int(cfg["calibration_folds"]), interval_floor=floors)
+        results[name] = score_dataset(name, load_fits(models, name), X, names, index, seed=settings.seed,
+                                      iterations=int(cfg["bootstrap_iterations"]),
+                                      confidence=float(cfg["confidence"]))
         for subset, tasks in results[name].items():
             for task, m in tasks.items():
                 if "model_macro_f1" in m:

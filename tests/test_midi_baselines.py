@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from musicml.errors import ConfigError
+from musicml.errors import ConfigError, InputError
 from musicml.midi.baselines import (
-    calibration_groups, classify, conformal_interval, evaluate_dataset, interval_floors, next_chord, regress,
+    calibration_groups, classify, conformal_interval, evaluate_dataset, interval_floors, load_fits, next_chord, regress,
+    save_fits, score_dataset, train_dataset,
 )
 
 
@@ -163,7 +164,7 @@ def test_next_chord_learns_a_deterministic_cycle():
     assert res["vocabulary"] == 4 and res["n_test"] == 70
 
 
-def test_evaluate_dataset_reports_heldout_family_and_real_separately():
+def _groove_frame():
     rng = np.random.default_rng(3)
     n = 200
     groove = np.array(["straight", "swing"] * (n // 2))
@@ -174,6 +175,11 @@ def test_evaluate_dataset_reports_heldout_family_and_real_separately():
     index = pd.DataFrame({"split": split, "source": source, "groove_type": groove, "swing_ratio": swing,
                           "family": np.array(["rock", "funk", "ride"])[np.arange(n) % 3],
                           "origin": [f"o{i}" for i in range(n)]})
+    return X, index
+
+
+def test_evaluate_dataset_reports_heldout_family_and_real_separately():
+    X, index = _groove_frame()
     report = evaluate_dataset("groove", X, ["swing_ratio", "noise"], index, seed=0, trees=20, iterations=100,
                               confidence=0.95)
     assert set(report) == {"heldout_family", "real"}
@@ -187,3 +193,21 @@ def test_evaluate_dataset_reports_heldout_family_and_real_separately():
                                confidence=0.95, interval_floor={"swing_ratio": 0.02})["heldout_family"]["swing_ratio"]
     assert floored["interval_floor"] == 0.02 and floored["interval_mean_width"] >= 0.04
     assert floored["interval_mean_width"] >= swing["interval_mean_width"]
+
+
+def test_saved_fits_score_exactly_as_the_fitted_ones_and_need_no_refit(tmp_path):
+    X, index = _groove_frame()
+    names = ["swing_ratio", "noise"]
+    fits = train_dataset("groove", X, names, index, seed=0, trees=20, interval_floor={"swing_ratio": 0.02})
+    assert set(fits) == {"groove_type", "swing_ratio"}
+    save_fits({"groove": fits}, tmp_path / "models")
+    loaded = load_fits(tmp_path / "models", "groove")
+    kwargs = {"seed": 0, "iterations": 100, "confidence": 0.95}
+    assert score_dataset("groove", loaded, X, names, index, **kwargs) == \
+        score_dataset("groove", fits, X, names, index, **kwargs)
+    # Scoring uses the saved models only: test labels changed after training change the score, not the fit.
+    shuffled = index.assign(groove_type=index["groove_type"].where(index["split"] == "train", "straight"))
+    report = score_dataset("groove", loaded, X, names, shuffled, **kwargs)["heldout_family"]["groove_type"]
+    assert report["model_accuracy"] == pytest.approx(0.5) and report["n_train"] == 120
+    with pytest.raises(InputError, match="midi_train"):
+        load_fits(tmp_path / "models", "melody")

@@ -12,7 +12,7 @@ from conftest import dvc
 pytestmark = pytest.mark.slow
 
 MIDI_STAGES = ("midi_synth", "midi_import", "midi_annotate", "midi_split", "midi_augment", "midi_features",
-               "midi_validate", "midi_eval")
+               "midi_validate", "midi_train", "midi_eval")
 
 
 def test_midi_repro_then_nothing_to_do_then_same_hashes(reproduced, tmp_path):

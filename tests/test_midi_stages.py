@@ -14,7 +14,7 @@ from conftest import ROOT, tiny_params
 from test_midi_import import make_collection
 
 STAGES = ("midi_synth", "midi_import", "midi_annotate", "midi_split", "midi_augment", "midi_features",
-          "midi_validate", "midi_eval")
+          "midi_validate", "midi_train", "midi_eval")
 DATASETS = ("emotion", "melody", "harmony", "dynamics", "groove")
 
 
@@ -226,3 +226,28 @@ def test_cli_import_copies_and_enables(tmp_path):
     assert "already up to date" in again.stdout
     missing = _cli("midi", "import", "nowhere", "--source", "x", "--no-track", cwd=tmp_path)
     assert missing.returncode == 1 and missing.stderr.startswith("error: nowhere: import folder missing")
+
+
+def test_train_writes_one_model_file_per_dataset_and_eval_reads_them(pipeline, tmp_path):
+    from musicml.midi.baselines import ClassifierFit, ChordFit, RegressorFit, load_fits
+
+    models = pipeline / "models/midi"
+    assert sorted(p.name for p in models.iterdir()) == sorted(f"{ds}.pkl" for ds in DATASETS)
+    groove = load_fits(models, "groove")
+    assert isinstance(groove["groove_type"], ClassifierFit) and isinstance(groove["swing_ratio"], RegressorFit)
+    assert groove["swing_ratio"].band.floor == pytest.approx(0.02)  # midi.eval.interval_floor reaches the fit
+    assert isinstance(load_fits(models, "harmony")["next_chord"], ChordFit)
+    # Without the trained models, midi_eval stops with one line naming the missing file and writes nothing.
+    report = tmp_path / "eval.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "stages/midi_eval.py"), "--models", str(tmp_path / "none"),
+                           "--report", str(report)], cwd=pipeline, env=_env(), capture_output=True, text=True)
+    assert proc.returncode != 0 and not report.exists()
+    assert len(proc.stderr.strip().splitlines()) == 1 and "midi_train" in proc.stderr
+    # A corrupt model file is a clear error too.
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for ds in DATASETS:
+        (bad / f"{ds}.pkl").write_bytes(b"not a pickle")
+    proc = subprocess.run([sys.executable, str(ROOT / "stages/midi_eval.py"), "--models", str(bad),
+                           "--report", str(report)], cwd=pipeline, env=_env(), capture_output=True, text=True)
+    assert proc.returncode != 0 and not report.exists() and "not a saved midi_train model file" in proc.stderr
