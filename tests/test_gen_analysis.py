@@ -28,7 +28,9 @@ def test_known_tempo_and_key_are_found(clip_120_c_major):
     result = analyze_file(clip_120_c_major)
     rhythm = result["analysisMetadata"]["rhythmCharacteristics"]
     assert tempo_matches(rhythm["tempo"], 120, 0.04)[0], rhythm
-    assert rhythm["rhythmConfidence"] > 0.5 and rhythm["tempoStability"] > 0.8
+    # Beat-lag autocorrelation of a steady loop: 0.47-0.84 over the synth kits and genres at 120 BPM (kits
+    # whose hats ring long sit lowest); 24 randomly timed hits in 6 s score 0.24.
+    assert rhythm["rhythmConfidence"] > 0.4 and rhythm["tempoStability"] > 0.8
     assert result["analysisMetadata"]["keyDetection"]["key"] in ("C major", "A minor")
     assert result["format"] == "wav" and result["duration"] == pytest.approx(6.0, abs=1e-3)
     spec = result["spectralFeatures"]
