@@ -87,9 +87,13 @@ def test_feature_density_scores_class_means_highest_and_far_points_lowest():
     np.testing.assert_allclose(again, density.score(x[:5]), rtol=1e-4)
 
 
-def test_feature_density_needs_every_class():
-    with pytest.raises(InputError, match=r"class indices \[2\]"):
-        FeatureDensity.fit(np.zeros((4, 2)), np.array([0, 1, 0, 1]), 3)
+def test_feature_density_scores_against_the_classes_seen_and_needs_one():
+    x = np.array([[0.0, 0.0], [0.0, 0.2], [4.0, 4.0], [4.0, 4.2]])
+    density = FeatureDensity.fit(x, np.array([0, 0, 2, 2]), 3, shrinkage=0.5)  # class 1 has no hit
+    assert density.means.shape == (2, 2)
+    np.testing.assert_allclose(density.means, [[0.0, 0.1], [4.0, 4.1]])
+    with pytest.raises(InputError, match="no known-class training hit"):
+        FeatureDensity.fit(x, -np.ones(4, int), 3)
 
 
 def test_knn_score_is_cosine_similarity_to_the_kth_neighbour():

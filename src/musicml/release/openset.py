@@ -32,8 +32,8 @@ class FeatureDensity:
 
     Attributes
     ----------
-    means : ndarray, shape (n_classes, dim)
-        Mean feature of each class's training hits.
+    means : ndarray, shape (n_seen_classes, dim)
+        Mean feature of each class's training hits (classes without any left out).
     precision : ndarray, shape (dim, dim)
         Inverse of the shared (pooled within-class) covariance, shrunk towards
         its mean variance by ``shrinkage`` so that it exists for any data.
@@ -45,18 +45,19 @@ class FeatureDensity:
     @classmethod
     def fit(cls, features: np.ndarray, labels: np.ndarray, n_classes: int, *,
             shrinkage: float = 1e-3) -> "FeatureDensity":
-        """Fit on the known training hits (``labels`` in ``[0, n_classes)``; others, e.g. -1 outliers, are left out)."""
+        """Fit on the known training hits (``labels`` in ``[0, n_classes)``; others, e.g. -1 outliers, are left out).
+
+        A class without training hits gets no mean (a hit is scored against the classes seen).
+        """
         features = np.asarray(features, dtype=np.float64)
         labels = np.asarray(labels)
         known = (labels >= 0) & (labels < n_classes)
         present = np.unique(labels[known])
-        if len(present) != n_classes:
-            missing = sorted(set(range(n_classes)) - set(present.tolist()))
-            raise InputError("<training features>", f"no training hit of class indices {missing}: "
-                                                    "the feature density needs every class")
+        if len(present) == 0:
+            raise InputError("<training features>", "no known-class training hit to fit the feature density on")
         x, y = features[known], labels[known]
-        means = np.stack([x[y == c].mean(axis=0) for c in range(n_classes)])
-        centred = x - means[y]
+        means = np.stack([x[y == c].mean(axis=0) for c in present])
+        centred = x - means[np.searchsorted(present, y)]
         cov = centred.T @ centred / len(x)
         dim = cov.shape[0]
         cov = (1 - shrinkage) * cov + shrinkage * np.trace(cov) / dim * np.eye(dim)
