@@ -10,10 +10,13 @@ from musicml.atomic import atomic_path, write_json
 from musicml.config import load_yaml, section
 from musicml.console import stage
 from musicml.drums.baseline import make_baseline, mfcc_summary
-from musicml.drums.checkpoint import load_model
-from musicml.drums.training import predict_logits
+from musicml.drums.checkpoint import load_feature_density, load_model
+from musicml.drums.training import predict_outputs
+from musicml.errors import InputError
 from musicml.evaluation import classification_metrics, credit_extra_labels, energy_score, softmax
 from musicml.features import open_store
+from musicml.release.openset import FeatureDensity, knn_score
+from musicml.taxonomy import UNKNOWN
 
 
 def main(
@@ -22,7 +25,7 @@ def main(
     store: Path = typer.Option("data/processed/features", help="Feature store."),
     metrics: Path = typer.Option("metrics/eval.json", help="Test metrics (model and baseline)."),
     confusion_csv: Path = typer.Option("metrics/plots/confusion.csv", help="actual,predicted rows (dvc plot)."),
-    predictions: Path = typer.Option("data/processed/predictions.parquet", help="Per-hit test/open-set predictions."),
+    predictions: Path = typer.Option("data/processed/predictions.parquet", help="Per-hit predictions and open-set scores: test, open-set, validation kits."),
 ) -> None:
     """Accuracy, macro-F1, per-class P/R/F1, per-source figures, confusion matrix; baseline side by side."""
     p = load_yaml(params)
@@ -34,11 +37,21 @@ def main(
     split = index["split"].astype(str).to_numpy()
     known = labels.isin(classes).to_numpy()
     train_idx = np.flatnonzero(known & (split == "train"))
-    test_idx = np.flatnonzero(known & (split == "test"))
-    scored_idx = np.flatnonzero((known & (split == "test")) | (split == "openset"))
+    # Test hits and the open-set, plus the validation kits' hits, known and `unknown` (the validation
+    # open-set of split.outlier_exposure): openset_eval chooses the score on those, never on test.
+    scored_idx = np.flatnonzero((known & (split == "test")) | (split == "openset")
+                                | ((known | (labels == UNKNOWN).to_numpy()) & (split == "val")))
     y = labels.map(to_id).fillna(-1).astype(int).to_numpy()
 
-    logits = predict_logits(model, features, scored_idx, device=model.fc.weight.device)
+    device = model.fc.weight.device
+    logits, embedded = predict_outputs(model, features, scored_idx, device=device)
+    density_doc = load_feature_density(model_path)
+    if density_doc is None:
+        raise InputError(model_path, "model saved without its feature density; re-run the train stage")
+    # The k-NN bank: an evenly strided subset of the known training hits (the distance to the k-th
+    # neighbour needs no more to rank hits, and the forward pass over all of them is the cost).
+    bank_idx = train_idx[np.linspace(0, len(train_idx) - 1, min(cfg["knn_bank"], len(train_idx))).astype(int)]
+    bank = predict_outputs(model, features, bank_idx, device=device)[1]
     probs = softmax(logits)
     pred = probs.argmax(1)
     baseline = make_baseline(cfg["baseline_estimator"], seed=p["seed"], n_trees=cfg["baseline_trees"])
@@ -53,6 +66,8 @@ def main(
         "true_index": credit_extra_labels(y[scored_idx], pred, extra), "pred_index": pred,
         "baseline_true_index": credit_extra_labels(y[scored_idx], base_pred, extra), "baseline_pred_index": base_pred,
         "predicted": [classes[i] for i in pred], "max_softmax": probs.max(1), "energy": energy_score(logits),
+        "mahalanobis": FeatureDensity.from_dict(density_doc).score(embedded),
+        "knn": knn_score(embedded, bank, k=cfg["knn_k"]),
     })
     test = table[table["split"] == "test"]
     report = classification_metrics(test["true_index"].to_numpy(), test["pred_index"].to_numpy(), classes)

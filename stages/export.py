@@ -8,9 +8,9 @@ import typer
 from musicml.atomic import write_json
 from musicml.config import load_yaml, section
 from musicml.console import stage
-from musicml.drums.checkpoint import load_model
+from musicml.drums.checkpoint import load_feature_density, load_model
 from musicml.drums.export import export_onnx, latency_ms, parity
-from musicml.errors import GateError
+from musicml.errors import GateError, InputError
 from musicml.features import open_store
 from musicml.release.gates import read_metrics
 
@@ -24,14 +24,24 @@ def main(
     openset: Path = typer.Option("metrics/openset.json",
                                  help="openset_eval figures: the chosen unknown score is stored in the model."),
 ) -> None:
-    """Fails when max |logit difference| exceeds `export.parity_tolerance`."""
+    """Fails when max |logit difference| exceeds `export.parity_tolerance`.
+
+    The model has two outputs, `logits` and `features` (penultimate); with the
+    mahalanobis open-set score its class means and precision go into the metadata.
+    """
     import onnxruntime as ort
 
     cfg = section(load_yaml(params), "export")
     model, classes, mel = load_model(model_path)
     chosen = read_metrics(openset)
-    export_onnx(model, out, classes=classes, mel=mel, opset=cfg["opset"],
-                unknown_score={"score": chosen["score"], "threshold": chosen["threshold"]})
+    spec = {"score": chosen["score"], "threshold": chosen["threshold"]}
+    if chosen["score"] == "mahalanobis":
+        density = load_feature_density(model_path)
+        if density is None:
+            raise InputError(model_path, "openset chose mahalanobis but the model has no feature density; "
+                                         "re-run the train stage")
+        spec["density"] = density
+    export_onnx(model, out, classes=classes, mel=mel, opset=cfg["opset"], unknown_score=spec)
     features, index = open_store(store)
     test = np.flatnonzero((index["split"] == "test").to_numpy())
     options = ort.SessionOptions()
@@ -39,6 +49,7 @@ def main(
     session = ort.InferenceSession(str(out), options, providers=["CPUExecutionProvider"])
     worst = parity(model, session, features[test])
     figures = {"parity_max_abs_logit_diff": worst, "parity_events": int(len(test)),
+               "parity_max_abs_feature_diff": parity(model, session, features[test], output="features"),
                "parity_tolerance": cfg["parity_tolerance"], "parity_passed": worst < cfg["parity_tolerance"],
                "latency_ms_batch1": latency_ms(session, features[test[0]], batch=1, runs=cfg["latency_runs"]),
                "latency_ms_batch64": latency_ms(session, features[test[0]], batch=64, runs=cfg["latency_runs"])}

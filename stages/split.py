@@ -15,12 +15,17 @@ def main(
     events: Path = typer.Option("data/interim/events.parquet", help="Merged manifest."),
     out: Path = typer.Option("data/interim/split.parquet", help="Manifest with a `split` column."),
 ) -> None:
-    """Assign train / val / test by session; every `unknown` event goes to the open-set split."""
+    """Assign train / val / test by session; `unknown` events go to the open-set split.
+
+    With `split.outlier_exposure`, only the `unknown` events of test sessions go to
+    the open-set split; those of training / validation sessions stay in their split.
+    """
     p = load_yaml(params)
     cfg = section(p, "split")
     result = split_sessions(read_events(events, arrow_lists=True, trusted=True), val_fraction=cfg["val_fraction"],
                             test_fraction=cfg["test_fraction"], seed=p["seed"], test_sessions=cfg["test_kits"],
-                            follow_sources=cfg.get("follow_sources", []))
+                            follow_sources=cfg.get("follow_sources", []),
+                            outlier_exposure=cfg.get("outlier_exposure", False))
     write_events(result, out)
     print(result.groupby("split")["session_id"].agg(["size", "nunique"]).rename(
         columns={"size": "events", "nunique": "sessions"}).to_string())

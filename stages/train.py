@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 import typer
 
 from musicml.atomic import write_json
@@ -17,10 +18,12 @@ from musicml.config import load_taxonomy, load_yaml, section
 from musicml.console import stage
 from musicml.drums.checkpoint import save_model
 from musicml.drums.distributed import process_group
-from musicml.drums.training import TrainConfig, train_classifier
+from musicml.drums.training import TrainConfig, predict_outputs, train_classifier
 from musicml.drums.weights import event_weights
 from musicml.errors import ConfigError
 from musicml.features import MelConfig, open_store
+from musicml.release.openset import FeatureDensity
+from musicml.taxonomy import UNKNOWN
 
 
 def main(
@@ -54,12 +57,19 @@ def main(
     features, index = open_store(store)
     labels = index["label"].astype(str)
     known = labels.isin(classes).to_numpy()
-    train_idx = np.flatnonzero(known & (index["split"] == "train").to_numpy())
+    in_train = (index["split"] == "train").to_numpy()
+    # Outlier exposure: the `unknown` hits split.outlier_exposure left in training (label -1).
+    outliers = (labels == UNKNOWN).to_numpy() & in_train if config.oe_weight > 0 else np.zeros(len(index), bool)
+    train_idx = np.flatnonzero((known | outliers) & in_train)
     val_idx = np.flatnonzero(known & (index["split"] == "val").to_numpy())
-    if len(train_idx) == 0 or len(val_idx) == 0:
-        raise ConfigError(f"need training and validation hits, got {len(train_idx)} and {len(val_idx)}")
+    if not (known & in_train).any() or len(val_idx) == 0:
+        raise ConfigError(f"need training and validation hits, got {int((known & in_train).sum())} and {len(val_idx)}")
     y = labels.map({c: i for i, c in enumerate(classes)}).fillna(-1).astype(int).to_numpy()
-    sample_w = event_weights(index.iloc[train_idx], pd.read_csv(weights, dtype={"session_id": str}))
+    # Known hits take their session's weight; outliers are drawn uniformly at train.oe_share of the draws
+    # (training.sampling_weights), so a kit made only of non-drum instruments needs no session weight.
+    sample_w = np.ones(len(train_idx))
+    is_known = known[train_idx]
+    sample_w[is_known] = event_weights(index.iloc[train_idx[is_known]], pd.read_csv(weights, dtype={"session_id": str}))
 
     started = time.perf_counter()
     with process_group(config.device) as dist:
@@ -87,11 +97,17 @@ def main(
                                              on_epoch=log, on_resume=replay, dist=dist)
         if not dist.is_main:
             return
+    # The open-set feature density (class means + shared covariance of the penultimate
+    # features) from the known training hits, saved with the model it describes.
+    fit_idx = np.flatnonzero(known & in_train)
+    _, embedded = predict_outputs(model, features, fit_idx, device=torch.device("cpu"))
+    density = FeatureDensity.fit(embedded, y[fit_idx], len(classes))
     save_model(model_out, model, classes=classes, mel=MelConfig.from_params(section(p, "features")),
-               dropout=config.dropout, input_pool=config.input_pool)
+               dropout=config.dropout, input_pool=config.input_pool, feature_density=density.to_dict())
     write_json(metrics, {"best_epoch": result.best_epoch, "best_val_macro_f1": result.best_val_macro_f1,
                          "epochs_run": result.epochs_run, "n_parameters": result.n_parameters,
-                         "train_events": int(len(train_idx)), "val_events": int(len(val_idx))})
+                         "train_events": int(len(train_idx)), "val_events": int(len(val_idx)),
+                         "train_outliers": int(outliers.sum()), "oe_weight": config.oe_weight})
     print(f"train: best val macro-F1 {result.best_val_macro_f1:.4f} at epoch {result.best_epoch} "
           f"({time.perf_counter() - started:.0f} s) -> {model_out}")
 

@@ -9,6 +9,7 @@ from musicml.config import load_yaml, section
 from musicml.console import stage
 from musicml.drums.weights import session_weights
 from musicml.manifest import read_events
+from musicml.taxonomy import UNKNOWN
 
 
 def main(
@@ -19,8 +20,10 @@ def main(
 ) -> None:
     """Inverse-frequency weights per session, normalised and clamped to [min_weight, max_weight]."""
     cfg = section(load_yaml(params), "weights")
-    df = read_events(dataset, columns=["session_id", "source", "split"], trusted=True)
-    table, stats = session_weights(df[df["split"] == "train"], min_weight=cfg["min_weight"],
+    df = read_events(dataset, columns=["session_id", "source", "split", "label"], trusted=True)
+    # Known-class hits only: outliers (split.outlier_exposure) are drawn at their own share
+    # (train.oe_share), so they must not shift the weights of the known classes' sessions.
+    table, stats = session_weights(df[(df["split"] == "train") & (df["label"] != UNKNOWN)], min_weight=cfg["min_weight"],
                                    max_weight=cfg["max_weight"], balance_sources=cfg["balance_sources"])
     with atomic_path(out) as tmp:
         table.to_csv(tmp, index=False, float_format="%.8g")

@@ -65,7 +65,7 @@ def test_export_writes_metadata(exported):
     assert json.loads(meta[METADATA_CLASSES]) == CLASSES
     assert json.loads(meta[METADATA_FEATURES]) == MEL.to_dict()
     assert [i.name for i in proto.graph.input] == ["log_mel"]
-    assert [o.name for o in proto.graph.output] == ["logits"]
+    assert [o.name for o in proto.graph.output] == ["logits", "features"]
     assert not [p for p in path.parent.iterdir() if p.name != path.name]  # no temporary files left
 
 
@@ -79,6 +79,29 @@ def test_onnx_parity_with_torch(exported):
         expected = model(torch.from_numpy(features)).numpy()
     np.testing.assert_allclose(classifier.logits(features), expected, atol=1e-4)
     assert classifier.logits(features[:1]).shape == (1, len(CLASSES))
+
+
+def test_features_output_matches_torch_and_serves_the_mahalanobis_score(exported):
+    from musicml.release.openset import FeatureDensity
+
+    model, path = exported
+    classifier = OnnxClassifier.load(path)
+    rng = np.random.default_rng(2)
+    features = rng.random((6, 1, MEL.n_mels, MEL.n_frames), dtype=np.float32)
+    assert parity(model, classifier.session, features, output="features") < 1e-4
+    with torch.no_grad():
+        embedded = model.embed(torch.from_numpy(features)).numpy()
+    density = FeatureDensity.fit(embedded, np.array([0, 0, 1, 1, 2, 2]), 3, shrinkage=0.5)
+    classifier.unknown = {"score": "mahalanobis", "threshold": float(np.median(density.score(embedded))),
+                          "density": density.to_dict()}
+    logits, served = classifier.outputs(features)
+    assert classifier.needs_features and served.shape == embedded.shape
+    got = classifier.unknown_scores(logits, served)
+    expected = -density.score(embedded)
+    expected = expected / (expected - classifier.unknown["threshold"])
+    np.testing.assert_allclose(got, expected, rtol=1e-3)
+    with pytest.raises(ValueError, match="features"):
+        classifier.unknown_scores(logits)
 
 
 def test_parity_detects_a_different_model(exported):

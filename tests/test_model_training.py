@@ -13,7 +13,11 @@ from musicml.drums.model import DrumClassifierCNN, count_parameters
 from musicml.drums.training import (
     TrainConfig,
     build_model,
+    mixed_loss,
+    outlier_exposure_loss,
     predict_logits,
+    predict_outputs,
+    sampling_weights,
     resolve_device,
     train_classifier,
 )
@@ -240,3 +244,78 @@ def test_spec_mask_blanks_bands_and_frames_reproducibly():
     off = spec_mask(x, generator=torch.Generator(), freq_masks=0, freq_width=3, time_masks=0, time_width=4)
     assert off is x
 
+
+
+# --- outlier exposure -------------------------------------------------------------------------
+
+
+def test_outlier_exposure_loss_is_cross_entropy_to_uniform():
+    # Its least value, log(K), is reached by a uniform prediction.
+    assert float(outlier_exposure_loss(torch.full((2, 5), 3.0))) == pytest.approx(np.log(5))
+    logits = torch.tensor([[4.0, 0.0, 0.0], [0.0, 1.0, -1.0]])
+    uniform = torch.full((2, 3), 1 / 3)
+    expected = -(uniform * torch.log_softmax(logits, dim=1)).sum(1).mean()  # CE(uniform, softmax)
+    assert float(outlier_exposure_loss(logits)) == pytest.approx(float(expected), rel=1e-5)
+    assert float(outlier_exposure_loss(torch.zeros(0, 3))) == 0.0
+    # Its gradient makes a confident outlier less confident.
+    x = logits.clone().requires_grad_(True)
+    outlier_exposure_loss(x).backward()
+    assert float(x.grad[0, 0]) > 0
+
+
+def test_mixed_loss_adds_weighted_oe_term_on_outliers_only():
+    logits = torch.tensor([[3.0, 0.0, 0.0], [0.0, 2.0, 0.0], [5.0, 0.0, 0.0]])
+    y = torch.tensor([0, 1, -1])
+    ce = torch.nn.functional.cross_entropy(logits[:2], y[:2])
+    assert float(mixed_loss(logits, y, oe_weight=0.0)) == pytest.approx(float(ce))
+    assert float(mixed_loss(logits, y, oe_weight=0.5)) == pytest.approx(
+        float(ce + 0.5 * outlier_exposure_loss(logits[2:])))
+    assert float(mixed_loss(logits[2:], y[2:], oe_weight=1.0)) == pytest.approx(
+        float(outlier_exposure_loss(logits[2:])))  # a batch of outliers only
+
+
+def test_sampling_weights_give_outliers_their_share_and_keep_known_ratios():
+    w = np.array([1.0, 3.0, 2.0, 5.0, 5.0])
+    y = np.array([0, 1, -1, 2, -1])
+    out = sampling_weights(w, y, oe_share=0.2)
+    assert out[y < 0].sum() == pytest.approx(0.2) and out.sum() == pytest.approx(1.0)
+    known = y >= 0
+    assert out[known] / out[known].sum() == pytest.approx(w[known] / w[known].sum())
+    assert np.array_equal(sampling_weights(w, np.zeros(5, int), oe_share=0.2), w)  # no outliers: unchanged
+    with pytest.raises(ConfigError, match="oe_share"):
+        sampling_weights(w, y, oe_share=0.0)
+    with pytest.raises(ConfigError, match="outliers only"):
+        sampling_weights(w, -np.ones(5, int), oe_share=0.5)
+
+
+def test_outlier_exposure_training_lowers_outlier_confidence(tmp_path):
+    """Outliers (noise without a bright band) drawn into training come out less confident with OE."""
+    rng = np.random.default_rng(3)
+    noise = rng.random((40, 1, 8, 8), dtype=np.float32) * 0.3 + rng.random((40, 1, 1, 1), dtype=np.float32) * 0.7
+    x = np.concatenate([FEATURES, noise])
+    outlier_idx = np.arange(60, 80)
+    held_out = np.arange(80, 100)
+    train_idx = np.concatenate([TRAIN_IDX, outlier_idx])
+    train_y = np.concatenate([LABELS[TRAIN_IDX], -np.ones(len(outlier_idx), int)])
+    config = replace(CONFIG, epochs=4, samples_per_epoch=96)
+
+    def held_out_confidence(oe_weight):
+        model, result = train_classifier(x, train_idx, train_y, np.ones(len(train_idx)), VAL_IDX, LABELS[VAL_IDX],
+                                         n_classes=3, config=replace(config, oe_weight=oe_weight),
+                                         checkpoint_path=tmp_path / f"oe{oe_weight}.pt")
+        assert result.best_val_macro_f1 > 0.9  # the known classes are still learned
+        logits = predict_logits(model, x, held_out, device=torch.device("cpu"))
+        return float(torch.softmax(torch.from_numpy(logits), 1).max(1).values.mean())
+
+    assert held_out_confidence(1.0) < held_out_confidence(0.0) - 0.1
+
+
+def test_predict_outputs_returns_logits_and_penultimate_features():
+    model = DrumClassifierCNN(3, input_pool=1).eval()
+    idx = np.array([5, 1, 30])
+    logits, embedded = predict_outputs(model, FEATURES, idx, device=torch.device("cpu"), batch_size=2)
+    assert embedded.shape == (3, 256)
+    with torch.no_grad():
+        x = torch.from_numpy(FEATURES[idx])
+        assert np.allclose(logits, model(x).numpy(), atol=1e-5)
+        assert np.allclose(embedded, model.embed(x).numpy(), atol=1e-5)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from musicml.errors import ConfigError, InputError
-from musicml.release.openset import better_score, roc_table, score_report, unknown_score
+from musicml.release.openset import FeatureDensity, better_score, knn_score, roc_table, score_report, unknown_score
 
 
 def test_separable_scores_are_perfect():
@@ -67,3 +67,44 @@ def test_empty_or_non_finite_input_is_a_clear_error():
         score_report(np.array([1.0, np.nan]), np.ones(2))
     with pytest.raises(ConfigError):
         score_report(np.ones(2), np.ones(2), tpr_target=0)
+
+
+def test_feature_density_scores_class_means_highest_and_far_points_lowest():
+    rng = np.random.default_rng(0)
+    means = np.array([[5.0, 0.0, 0.0], [0.0, 5.0, 0.0]])
+    labels = np.repeat([0, 1, -1], 500)
+    x = np.concatenate([means[0] + rng.normal(0, 1, (500, 3)), means[1] + rng.normal(0, 1, (500, 3)),
+                        rng.normal(0, 1, (500, 3)) + [0, 0, 50]])  # outliers (-1) are left out of the fit
+    density = FeatureDensity.fit(x, labels, 2)
+    np.testing.assert_allclose(density.means, means, atol=0.3)
+    # Unit within-class covariance: the precision is about the identity, the score minus a squared distance.
+    np.testing.assert_allclose(density.precision, np.eye(3), atol=0.2)
+    s = density.score(np.array([[5.0, 0.0, 0.0], [0.0, 5.0, 0.0], [2.0, 0.0, 0.0], [0.0, 0.0, 9.0]]))
+    assert s[0] == pytest.approx(0.0, abs=0.2) and s[1] == pytest.approx(0.0, abs=0.2)
+    assert s[2] == pytest.approx(-9.0, rel=0.2) and s[3] < -50
+    # The dict round trip (float32) scores the same.
+    again = FeatureDensity.from_dict(density.to_dict()).score(x[:5])
+    np.testing.assert_allclose(again, density.score(x[:5]), rtol=1e-4)
+
+
+def test_feature_density_scores_against_the_classes_seen_and_needs_one():
+    x = np.array([[0.0, 0.0], [0.0, 0.2], [4.0, 4.0], [4.0, 4.2]])
+    density = FeatureDensity.fit(x, np.array([0, 0, 2, 2]), 3, shrinkage=0.5)  # class 1 has no hit
+    assert density.means.shape == (2, 2)
+    np.testing.assert_allclose(density.means, [[0.0, 0.1], [4.0, 4.1]])
+    with pytest.raises(InputError, match="no known-class training hit"):
+        FeatureDensity.fit(x, -np.ones(4, int), 3)
+
+
+def test_knn_score_is_cosine_similarity_to_the_kth_neighbour():
+    bank = np.array([[1.0, 0.0], [2.0, 0.0], [0.0, 1.0], [0.0, -3.0]])
+    s = knn_score(np.array([[5.0, 0.0], [1.0, 1.0]]), bank, k=2)
+    assert s[0] == pytest.approx(1.0)  # two bank rows point the same way
+    assert s[1] == pytest.approx(np.sqrt(0.5))
+    with pytest.raises(ConfigError, match="knn_k"):
+        knn_score(np.ones((1, 2)), bank, k=5)
+
+
+def test_mahalanobis_unknown_score_is_half_at_the_threshold_distance():
+    u = unknown_score(np.array([0.0, -4.0, -12.0]), score="mahalanobis", threshold=-4.0)
+    assert u == pytest.approx([0.0, 0.5, 0.75])

@@ -17,6 +17,7 @@ from musicml.drums.checkpoint import save_model
 from musicml.drums.model import DrumClassifierCNN
 from musicml.features import FEATURES_FILE, INDEX_FILE, MelConfig
 from musicml.manifest import events_frame, write_events
+from musicml.release.openset import SERVABLE, FeatureDensity
 
 MEL = MelConfig(n_mels=32, n_frames=32)
 
@@ -24,11 +25,12 @@ MEL = MelConfig(n_mels=32, n_frames=32)
 def _store(work, classes, rng):
     """Each class is a bright horizontal band at its own mel row; unknowns are broadband noise."""
     rows, images = [], []
-    for session, split in enumerate(["train", "train", "test", "openset"]):
+    # kit4 is a validation kit with its own unknown hits (split.outlier_exposure): the validation open-set.
+    for session, split in enumerate(["train", "train", "test", "openset", "val"]):
         for c, name in enumerate(classes + ["unknown"] * 4):
             for k in range(3):
-                label = name if split != "openset" else "unknown"
-                if (split == "openset") != (name == "unknown"):
+                label = name
+                if split != "val" and (split == "openset") != (name == "unknown"):
                     continue
                 img = rng.normal(-60, 3, (MEL.n_mels, MEL.n_frames))
                 if label == "unknown":
@@ -69,7 +71,10 @@ def work(tmp_path_factory):
         torch.nn.functional.cross_entropy(model(x), y).backward()
         opt.step()
     (work / "models").mkdir()
-    save_model(work / "models/drum_classifier.pt", model.eval(), classes=classes, mel=MEL, dropout=0.0, input_pool=1)
+    with torch.no_grad():
+        density = FeatureDensity.fit(model.eval().embed(x).numpy(), y.numpy(), len(classes), shrinkage=0.1)
+    save_model(work / "models/drum_classifier.pt", model.eval(), classes=classes, mel=MEL, dropout=0.0, input_pool=1,
+               feature_density=density.to_dict())
     params = tiny_params()
     params["hard_negatives"]["min_confidence"] = 0.0
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -92,13 +97,29 @@ def ran(work, run_stage):
 
 def test_openset_metrics_and_roc_plot(ran):
     m = json.loads((ran / "metrics/openset.json").read_text())
-    assert m["score"] in ("max_softmax", "energy") and m["known_events"] == 36 and m["unknown_events"] == 12
-    assert m["auroc"] == max(s["auroc"] for s in m["scores"].values())
+    assert m["known_events"] == 36 and m["unknown_events"] == 12
+    assert m["val_known_events"] == 36 and m["val_unknown_events"] == 12
+    # Chosen on the validation kits, among the scores a served model computes; gated on test.
+    assert m["chosen_on"] == "val" and m["score"] in SERVABLE
+    assert m["scores"][m["score"]]["val_auroc"] == max(m["scores"][s]["val_auroc"] for s in SERVABLE)
+    assert m["auroc"] == m["scores"][m["score"]]["auroc"]
+    assert set(m["scores"]) == {"max_softmax", "energy", "mahalanobis", "knn"}
     assert m["auroc"] > 0.5  # unknowns are noise, known hits a clear band
     assert set(m["gates"]) == {"auroc", "fpr_at_tpr"} and m["gates"]["auroc"]["threshold"] == 0.9
     assert m["passed"] == all(g["passed"] for g in m["gates"].values())
     roc = pd.read_csv(ran / "metrics/plots/openset_roc.csv")
-    assert list(roc.columns) == ["fpr", "tpr_max_softmax", "tpr_energy"] and len(roc) == 101
+    assert list(roc.columns) == ["fpr", "tpr_max_softmax", "tpr_energy", "tpr_mahalanobis", "tpr_knn"]
+    assert len(roc) == 101
+
+
+def test_openset_chooses_on_test_without_a_validation_open_set(ran, run_stage_module, tmp_path):
+    table = pd.read_parquet(ran / "data/processed/predictions.parquet")
+    table[table["split"] != "val"].to_parquet(tmp_path / "p.parquet")
+    run_stage_module("openset_eval", "--predictions", str(tmp_path / "p.parquet"), "--metrics",
+                     str(tmp_path / "o.json"), "--roc-csv", str(tmp_path / "roc.csv"), cwd=ran)
+    m = json.loads((tmp_path / "o.json").read_text())
+    assert m["chosen_on"] == "test" and m["val_unknown_events"] == 0
+    assert m["auroc"] == max(m["scores"][s]["auroc"] for s in SERVABLE)
 
 
 def test_strict_openset_fails_after_writing_metrics(ran, run_stage, tmp_path):
@@ -179,7 +200,9 @@ def test_predict_uses_the_chosen_unknown_score(ran, tmp_path):
 
     model = OnnxClassifier.load(ran / "models/drum_classifier.onnx")
     chosen = json.loads((ran / "metrics/openset.json").read_text())
-    assert model.unknown == {"score": chosen["score"], "threshold": chosen["threshold"]}
+    assert {k: v for k, v in model.unknown.items() if k != "density"} == {"score": chosen["score"],
+                                                                           "threshold": chosen["threshold"]}
+    assert ("density" in model.unknown) == (chosen["score"] == "mahalanobis")
     logits = np.array([[8.0] + [0.0] * 11, [0.1] * 12], dtype=np.float32)
     for spec in ({"score": "energy", "threshold": 2.0}, {"score": "max_softmax", "threshold": 0.5}):
         model.unknown = spec
@@ -188,7 +211,7 @@ def test_predict_uses_the_chosen_unknown_score(ran, tmp_path):
     model.unknown = {"score": "energy", "threshold": float(np.log(12 * np.exp(0.1)))}
     assert model.unknown_scores(logits)[1] == pytest.approx(0.5)  # at the threshold: 0.5
 
-    model.unknown = {"score": chosen["score"], "threshold": chosen["threshold"]}
+    model = OnnxClassifier.load(ran / "models/drum_classifier.onnx")
     sr = model.mel.sr
     wav = tmp_path / "hit.wav"
     sf.write(wav, (np.random.default_rng(1).normal(0, 0.3, sr) * np.exp(-np.arange(sr) / 2000)).astype("float32"), sr)

@@ -105,3 +105,20 @@ def test_bad_fractions_are_config_errors(val, test):
 def test_zero_fractions_keep_everything_in_train_for_small_sources():
     out = split(events(2, unknown_every=0), val_fraction=0.0, test_fraction=0.0)
     assert set(out["split"]) == {"train"}
+
+
+def test_outlier_exposure_keeps_unknowns_of_training_and_validation_kits_in_their_split():
+    df = events(20)
+    out = split(df, outlier_exposure=True)
+    legacy = split(df)
+    # Known hits are split exactly as without outlier exposure.
+    known = out["label"] != "unknown"
+    assert out.loc[known, "split"].tolist() == legacy.loc[known, "split"].tolist()
+    kit_split = session_splits(out).map(lambda s: next(iter(s)))
+    unknown = out[~known]
+    assert len(unknown) == 7
+    for _, row in unknown.iterrows():
+        expected = kit_split[row["session_id"]]
+        assert row["split"] == ("openset" if expected == "test" else expected)
+    # Every split of kits shows up among the unknowns' kits here, so all three cases are exercised.
+    assert set(unknown["split"]) == {"train", "val", "openset"}

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 
 from conftest import ROOT, tiny_params
@@ -84,7 +85,11 @@ def test_split_holds_out_whole_sessions(pipeline):
     known = df[df["label"] != "unknown"]
     assert (known.groupby("session_id")["split"].nunique() == 1).all()
     assert set(known["split"]) == {"train", "val", "test"}
-    assert set(df.loc[df["label"] == "unknown", "split"]) == {"openset"}
+    # split.outlier_exposure (default on): an unknown hit follows its kit, but a test kit's goes to openset.
+    unknown = df[df["label"] == "unknown"]
+    kit_split = known.groupby("session_id")["split"].first()
+    assert (unknown["split"].to_numpy() == unknown["session_id"].map(kit_split).replace("test", "openset")).all()
+    assert set(unknown["split"]) == {"train", "val", "openset"}
 
 
 @pytest.mark.slow
@@ -112,6 +117,17 @@ def test_weights_augment_features(pipeline):
 def test_train_evaluate_bootstrap_export(pipeline):
     train = json.loads((pipeline / "metrics/train.json").read_text())
     assert train["epochs_run"] == 2 and train["n_parameters"] > 300_000
+    dataset = pd.read_parquet(pipeline / "data/interim/dataset.parquet")
+    augmented = pd.read_parquet(pipeline / "data/interim/augmented.parquet")
+    train_unknowns = ((dataset["split"] == "train") & (dataset["label"] == "unknown")).sum()
+    assert train["train_outliers"] == train_unknowns + (augmented["label"] == "unknown").sum() > 0
+    model = torch.load(pipeline / "models/drum_classifier.pt", weights_only=True)
+    assert np.asarray(model["feature_density"]["means"]).shape == (12, 256)
+    predictions = pd.read_parquet(pipeline / "data/processed/predictions.parquet")
+    assert {"mahalanobis", "knn"} <= set(predictions.columns) and np.isfinite(predictions["knn"]).all()
+    assert set(predictions["split"]) == {"val", "test", "openset"}
+    openset = json.loads((pipeline / "metrics/openset.json").read_text())
+    assert openset["chosen_on"] == "val" and openset["val_unknown_events"] > 0
     assert (pipeline / "metrics/train/plots/metrics/val_macro_f1.tsv").exists()
     evaluation = json.loads((pipeline / "metrics/eval.json").read_text())
     assert {"macro_f1", "baseline_macro_f1", "accuracy", "per_class", "by_source"} <= set(evaluation)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -25,6 +25,7 @@ class OnnxClassifier:
     #: ``{"score": "max_softmax" | "energy", "threshold": float}`` from the model's metadata
     #: (chosen by openset_eval); models exported before it fall back to max-softmax.
     unknown: dict | None = None
+    _density: object = field(default=None, repr=False)  # the FeatureDensity of ``unknown``, built once
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, threads: int | None = None) -> "OnnxClassifier":
@@ -52,12 +53,33 @@ class OnnxClassifier:
         """Logits for a ``(batch, 1, n_mels, n_frames)`` float32 array."""
         return self.session.run(["logits"], {"log_mel": np.asarray(images, dtype=np.float32)})[0]
 
-    def unknown_scores(self, logits: np.ndarray) -> np.ndarray:
-        """Per-hit unknown score in [0, 1] with the open-set score stored in the model (high = not a known class)."""
-        from musicml.release.openset import unknown_score
+    @property
+    def needs_features(self) -> bool:
+        """Whether the unknown score reads the penultimate features (the ``features`` output)."""
+        return bool(self.unknown) and self.unknown["score"] == "mahalanobis"
+
+    def outputs(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Logits and, when the unknown score needs them, the penultimate features (else None)."""
+        names = ["logits", "features"] if self.needs_features else ["logits"]
+        got = self.session.run(names, {"log_mel": np.asarray(images, dtype=np.float32)})
+        return got[0], (got[1] if self.needs_features else None)
+
+    def unknown_scores(self, logits: np.ndarray, features: np.ndarray | None = None) -> np.ndarray:
+        """Per-hit unknown score in [0, 1] with the open-set score stored in the model (high = not a known class).
+
+        ``features`` (the model's ``features`` output) are needed when that score is ``mahalanobis``.
+        """
+        from musicml.release.openset import FeatureDensity, unknown_score
 
         spec = self.unknown or {"score": "max_softmax", "threshold": None}
-        known = softmax(logits).max(axis=1) if spec["score"] == "max_softmax" else energy_score(logits)
+        if spec["score"] == "mahalanobis":
+            if features is None:
+                raise ValueError("the mahalanobis unknown score needs the model's `features` output")
+            if self._density is None:
+                self._density = FeatureDensity.from_dict(spec["density"])
+            known = self._density.score(features)
+        else:
+            known = softmax(logits).max(axis=1) if spec["score"] == "max_softmax" else energy_score(logits)
         return unknown_score(known, score=spec["score"], threshold=spec["threshold"])
 
 
@@ -83,7 +105,9 @@ def predict_manifest(model: OnnxClassifier, manifest_path: str, *, batch_size: i
     fields plus ``label``, ``probabilities`` (class → p) and ``unknown_score``
     in [0, 1] (high means "not a hit of a known class"): with the open-set score
     the openset_eval stage chose and stored in the model (1 − max probability,
-    or the energy score centred on its 95 %-TPR threshold, where it is 0.5).
+    the energy score centred on its 95 %-TPR threshold, where it is 0.5, or the
+    Mahalanobis distance ``d`` of the penultimate features as ``d / (d + T)``,
+    0.5 at the threshold distance ``T``).
     """
     base = os.path.dirname(os.path.abspath(manifest_path))
     requests = _read_requests(manifest_path)
@@ -105,9 +129,15 @@ def predict_manifest(model: OnnxClassifier, manifest_path: str, *, batch_size: i
             raise InputError(manifest_path, f"onset {onset} s is past the end of {audio_path}", line=lineno,
                              field="onset_s")
         images[i, 0] = log_mel(cut_clip(audio, onset, model.mel), model.mel)
-    logits = np.concatenate([model.logits(images[s:s + batch_size]) for s in range(0, len(images), batch_size)]) \
-        if len(images) else np.zeros((0, len(model.classes)), dtype=np.float32)
-    probs, unknown = softmax(logits), model.unknown_scores(logits)
+    if len(images):
+        parts = [model.outputs(images[s:s + batch_size]) for s in range(0, len(images), batch_size)]
+        logits = np.concatenate([lg for lg, _ in parts])
+        features = np.concatenate([f for _, f in parts]) if model.needs_features else None
+    else:
+        logits, features = np.zeros((0, len(model.classes)), dtype=np.float32), None
+        if model.needs_features:
+            features = np.zeros((0, len(model.unknown["density"]["means"][0])), dtype=np.float32)
+    probs, unknown = softmax(logits), model.unknown_scores(logits, features)
     out = []
     for (lineno, row), p, u in zip(requests, probs, unknown):
         out.append({**row, "label": model.classes[int(np.argmax(p))],

@@ -13,10 +13,15 @@ from musicml.features import MelConfig
 
 
 def save_model(path: str | os.PathLike, model: DrumClassifierCNN, *, classes: list[str], mel: MelConfig,
-               dropout: float, input_pool: int) -> None:
+               dropout: float, input_pool: int, feature_density: dict | None = None) -> None:
+    """Save the weights with what inference needs; ``feature_density`` is the open-set model of the
+    penultimate features (:meth:`musicml.release.openset.FeatureDensity.to_dict`), fitted on the training hits."""
+    state = {"model": model.state_dict(), "classes": list(classes), "mel": mel.to_dict(),
+             "dropout": dropout, "input_pool": input_pool}
+    if feature_density is not None:
+        state["feature_density"] = feature_density
     with atomic_path(path) as tmp:
-        torch.save({"model": model.state_dict(), "classes": list(classes), "mel": mel.to_dict(),
-                    "dropout": dropout, "input_pool": input_pool}, tmp)
+        torch.save(state, tmp)
 
 
 def load_model(path: str | os.PathLike) -> tuple[DrumClassifierCNN, list[str], MelConfig]:
@@ -27,3 +32,10 @@ def load_model(path: str | os.PathLike) -> tuple[DrumClassifierCNN, list[str], M
     model = DrumClassifierCNN(len(state["classes"]), dropout=state["dropout"], input_pool=state["input_pool"])
     model.load_state_dict(state["model"])
     return model.eval(), list(state["classes"]), MelConfig(**state["mel"])
+
+
+def load_feature_density(path: str | os.PathLike) -> dict | None:
+    """The saved feature density (``FeatureDensity.to_dict()``), or None for a model saved without one."""
+    if not os.path.exists(path):
+        raise InputError(path, "model file not found")
+    return torch.load(path, map_location="cpu", weights_only=True).get("feature_density")

@@ -22,12 +22,30 @@ METADATA_FEATURES = "musicml.features"
 METADATA_UNKNOWN_SCORE = "musicml.unknown_score"
 
 
+#: ONNX outputs: the logits and the penultimate features (for the feature-space open-set score).
+OUTPUTS = ("logits", "features")
+
+
+class _WithFeatures(torch.nn.Module):
+    """The classifier returning ``(logits, penultimate features)``: one graph, two outputs."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        embedded = self.model.embed(x)
+        return self.model.fc(self.model.dropout(embedded)), embedded
+
+
 def export_onnx(model: torch.nn.Module, path: str | os.PathLike, *, classes: list[str],
                 mel: MelConfig, opset: int = 17, unknown_score: dict | None = None) -> None:
-    """Write ``model`` as ONNX with a dynamic batch axis and musicml metadata.
+    """Write ``model`` as ONNX (outputs ``logits`` and ``features``) with a dynamic batch axis and musicml metadata.
 
     ``unknown_score`` (``{"score": "energy", "threshold": t}``, chosen by the
-    openset_eval stage) is stored so inference rejects unknowns the same way.
+    openset_eval stage; for ``mahalanobis`` also ``"density"``: the class means
+    and precision of :class:`musicml.release.openset.FeatureDensity`) is stored
+    so inference rejects unknowns the same way.
     """
     import onnx
 
@@ -35,9 +53,9 @@ def export_onnx(model: torch.nn.Module, path: str | os.PathLike, *, classes: lis
     dummy = torch.zeros(1, 1, mel.n_mels, mel.n_frames)
     with atomic_path(path) as tmp:
         torch.onnx.export(
-            model, (dummy,), str(tmp), input_names=["log_mel"], output_names=["logits"],
-            dynamic_axes={"log_mel": {0: "batch"}, "logits": {0: "batch"}}, opset_version=opset,
-            dynamo=False,
+            _WithFeatures(model).eval(), (dummy,), str(tmp), input_names=["log_mel"], output_names=list(OUTPUTS),
+            dynamic_axes={"log_mel": {0: "batch"}, **{name: {0: "batch"} for name in OUTPUTS}},
+            opset_version=opset, dynamo=False,
         )
         proto = onnx.load(str(tmp))
         metadata = [(METADATA_CLASSES, json.dumps(list(classes))),
@@ -51,14 +69,17 @@ def export_onnx(model: torch.nn.Module, path: str | os.PathLike, *, classes: lis
         onnx.save(proto, str(tmp))
 
 
-def parity(model: torch.nn.Module, session, features: np.ndarray, *, batch_size: int = 256) -> float:
-    """Largest absolute logit difference between torch and onnxruntime on ``features``."""
+def parity(model: torch.nn.Module, session, features: np.ndarray, *, batch_size: int = 256,
+           output: str = "logits") -> float:
+    """Largest absolute difference of ``output`` (logits or penultimate features) between torch and
+    onnxruntime on ``features``."""
     worst = 0.0
     with torch.no_grad():
         for start in range(0, len(features), batch_size):
             batch = np.asarray(features[start:start + batch_size], dtype=np.float32)
-            expected = model(torch.from_numpy(batch)).numpy()
-            got = session.run(["logits"], {"log_mel": batch})[0]
+            x = torch.from_numpy(batch)
+            expected = (model(x) if output == "logits" else model.embed(x)).numpy()
+            got = session.run([output], {"log_mel": batch})[0]
             worst = max(worst, float(np.max(np.abs(expected - got))))
     return worst
 

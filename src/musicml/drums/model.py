@@ -43,11 +43,15 @@ class DrumClassifierCNN(nn.Module):
     def conv_blocks(self) -> list[nn.Module]:
         return [self.conv1, self.conv2, self.conv3, self.conv4]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Penultimate features ``(batch, 256)``: the pooled last conv block, before dropout and ``fc``."""
         x = self.input_pool(x)
         for block in self.conv_blocks:
             x = block(x)
-        return self.fc(self.dropout(torch.flatten(x, 1)))
+        return torch.flatten(x, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.dropout(self.embed(x)))
 
     def freeze_blocks(self, n: int) -> None:
         """Freeze the first ``n`` conv blocks (fine-tuning keeps early filters)."""

@@ -21,14 +21,21 @@ def split_sessions(
     seed: int,
     test_sessions: Sequence[str] = (),
     follow_sources: Sequence[str] = (),
+    outlier_exposure: bool = False,
 ) -> pd.DataFrame:
     """Return ``events`` with a ``split`` column: train / val / test / openset.
 
     Sessions listed in ``test_sessions`` go to test; the rest are shuffled with
     ``seed`` and cut by the fractions *per source*, so every source is present
     in every split it can fill. Known-class events of a test session go to
-    ``test``; every ``unknown`` event goes to ``openset`` (open-set evaluation),
-    whatever its session, and never to training.
+    ``test``. Without ``outlier_exposure`` every ``unknown`` event goes to
+    ``openset`` (open-set evaluation), whatever its session, and never to
+    training. With it, ``unknown`` events follow their session like the rest:
+    those of training sessions join ``train`` (outliers the loss pushes towards
+    the uniform distribution), those of validation sessions join ``val`` (the
+    validation open-set that chooses the score), and only those of test
+    sessions go to ``openset``, so the open-set figure still measures kits the
+    model never saw.
 
     Sessions of ``follow_sources`` that share their id with a session of
     another source (a groove played on a kit) are not drawn: they take that
@@ -61,5 +68,6 @@ def split_sessions(
     codes, ids = pd.factorize(events["session_id"])
     per_session = np.array([assignment.get(s) for s in ids], dtype=object)
     split = pd.Series(per_session[codes], index=events.index)
-    split = split.where(events["label"] != UNKNOWN, "openset")
+    held_out = (events["label"] == UNKNOWN) & ((split == "test") | (not outlier_exposure))
+    split = split.where(~held_out, "openset")
     return events.assign(split=split.astype("string"))

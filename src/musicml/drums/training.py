@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from sklearn.metrics import f1_score
 from torch import nn
+from torch.nn import functional as F
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
@@ -53,6 +54,11 @@ class TrainConfig:
     freq_mask_width: int = 16
     time_masks: int = 0
     time_mask_width: int = 16
+    # Outlier exposure (Hendrycks et al., 2019): training rows labelled -1 are outliers; their
+    # loss, weighted by oe_weight, is the cross-entropy to the uniform distribution. oe_share is
+    # the share of the sampler's draws that go to outliers (the known rows keep their weights).
+    oe_weight: float = 0.0
+    oe_share: float = 0.2
 
 
 @dataclass
@@ -104,17 +110,71 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, features: np.ndarray, indices: np.ndarray, *,
-                   device: torch.device, batch_size: int = 256) -> np.ndarray:
-    """Logits ``(len(indices), n_classes)`` of the model in eval mode."""
+def predict_outputs(model: nn.Module, features: np.ndarray, indices: np.ndarray, *,
+                    device: torch.device, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Logits ``(len(indices), n_classes)`` and penultimate features ``(len(indices), dim)`` in eval mode."""
     model.eval()
-    out = []
+    logits_out, embed_out = [], []
     for start in range(0, len(indices), batch_size):
         batch = np.asarray(features[np.sort(indices[start:start + batch_size])], dtype=np.float32)
         order = np.argsort(np.argsort(indices[start:start + batch_size]))
-        logits = model(torch.from_numpy(batch).to(device)).float().cpu().numpy()
-        out.append(logits[order])
-    return np.concatenate(out) if out else np.zeros((0, model.fc.out_features), dtype=np.float32)
+        embedded = model.embed(torch.from_numpy(batch).to(device))
+        logits = model.fc(embedded)  # dropout is the identity in eval mode
+        logits_out.append(logits.float().cpu().numpy()[order])
+        embed_out.append(embedded.float().cpu().numpy()[order])
+    if not logits_out:
+        return (np.zeros((0, model.fc.out_features), dtype=np.float32),
+                np.zeros((0, model.fc.in_features), dtype=np.float32))
+    return np.concatenate(logits_out), np.concatenate(embed_out)
+
+
+def predict_logits(model: nn.Module, features: np.ndarray, indices: np.ndarray, *,
+                   device: torch.device, batch_size: int = 256) -> np.ndarray:
+    """Logits ``(len(indices), n_classes)`` of the model in eval mode."""
+    return predict_outputs(model, features, indices, device=device, batch_size=batch_size)[0]
+
+
+def outlier_exposure_loss(logits: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy from ``logits`` to the uniform distribution over the classes.
+
+    ``logsumexp(z) - mean(z)`` per row: ``log K`` when every class is equally
+    likely (its least value), growing as one class stands out, so minimising it
+    on outliers teaches the model to be unsure of them (low max-softmax, low energy).
+    """
+    if logits.shape[0] == 0:
+        return logits.sum() * 0.0  # keeps the graph (and dtype/device) of an empty batch
+    return (torch.logsumexp(logits, dim=1) - logits.mean(dim=1)).mean()
+
+
+def mixed_loss(logits: torch.Tensor, y: torch.Tensor, *, oe_weight: float) -> torch.Tensor:
+    """Cross-entropy on the known rows (``y >= 0``) + ``oe_weight`` x :func:`outlier_exposure_loss` on
+    the outliers (``y == -1``); each term a mean over its own rows, absent rows contribute 0."""
+    known = y >= 0
+    loss = F.cross_entropy(logits[known], y[known]) if bool(known.any()) else logits.sum() * 0.0
+    if oe_weight > 0 and not bool(known.all()):
+        loss = loss + oe_weight * outlier_exposure_loss(logits[~known])
+    return loss
+
+
+def sampling_weights(session_weights: np.ndarray, labels: np.ndarray, *, oe_share: float) -> np.ndarray:
+    """Sampler weights with outliers (``labels == -1``) drawn at ``oe_share`` of the mass.
+
+    Known rows keep their session weights relative to one another (scaled to
+    ``1 - oe_share`` in total); outliers share ``oe_share`` in proportion to
+    their own session weights. Without outliers the weights are returned as they are.
+    """
+    weights = np.asarray(session_weights, dtype=np.float64)
+    outlier = np.asarray(labels) < 0
+    if not outlier.any():
+        return weights
+    if not 0 < oe_share < 1:
+        raise ConfigError(f"train.oe_share must be in (0, 1) with outliers in training, got {oe_share}")
+    if outlier.all():
+        raise ConfigError("training split holds outliers only, no known-class hits")
+    out = np.empty_like(weights)
+    out[~outlier] = (1 - oe_share) * weights[~outlier] / weights[~outlier].sum()
+    out[outlier] = oe_share * weights[outlier] / weights[outlier].sum()
+    return out
 
 
 def spec_mask(x: torch.Tensor, *, generator: torch.Generator, freq_masks: int, freq_width: int,
@@ -181,9 +241,10 @@ def train_classifier(
     train_idx, val_idx : ndarray of int
         Rows of ``features`` in each split.
     train_y, val_y : ndarray of int
-        Class indices of those rows.
+        Class indices of those rows; -1 marks a training outlier (outlier exposure,
+        ``config.oe_weight``), drawn at ``config.oe_share`` of the samples.
     train_weights : ndarray of float
-        Sampling weight of each training row (``WeightedRandomSampler``).
+        Sampling weight of each training row (``WeightedRandomSampler``), e.g. its session's.
     checkpoint_path : path
         Written after every epoch; with ``config.resume`` a run continues from it.
     on_epoch : callable, optional
@@ -207,6 +268,7 @@ def train_classifier(
     result : TrainResult
     """
     seed_everything(config.seed)
+    train_weights = sampling_weights(train_weights, train_y, oe_share=config.oe_share)
     device = resolve_device(config.device)
     if dist.enabled and device.type == "cuda":
         device = torch.device("cuda", torch.cuda.current_device())  # LOCAL_RANK's GPU
@@ -228,7 +290,7 @@ def train_classifier(
                                         generator=generator)
     loader = DataLoader(FeatureDataset(features, train_idx, train_y), batch_size=config.batch_size,
                         sampler=sampler, drop_last=False)
-    loss_fn = nn.CrossEntropyLoss()
+    loss_fn = nn.CrossEntropyLoss()  # validation: known hits only
 
     checkpoint_path = Path(checkpoint_path)
     start_epoch, best_f1, best_epoch, bad_epochs, history = 0, -1.0, 0, 0, []
@@ -259,7 +321,7 @@ def train_classifier(
             torch.manual_seed(derived_seed(config.seed, epoch, dist.rank, 0))
             mask_generator.manual_seed(derived_seed(config.seed, epoch, dist.rank, 1))
         net.train()
-        total_loss, correct, seen = 0.0, 0, 0
+        total_loss, correct, seen, rows = 0.0, 0, 0, 0
         for x, y in loader:
             x = spec_mask(x, generator=mask_generator, freq_masks=config.freq_masks,
                           freq_width=config.freq_mask_width, time_masks=config.time_masks,
@@ -268,17 +330,19 @@ def train_classifier(
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
                 logits = net(x)
-                loss = loss_fn(logits.float(), y)
+                loss = mixed_loss(logits.float(), y, oe_weight=config.oe_weight)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
             total_loss += float(loss.detach()) * len(y)
-            correct += int((logits.argmax(1) == y).sum())
-            seen += len(y)
+            known = y >= 0  # accuracy over known hits: an outlier has no right class
+            correct += int((logits.argmax(1)[known] == y[known]).sum())
+            seen += int(known.sum())
+            rows += len(y)
         current_lr = optimizer.param_groups[0]["lr"]
         scheduler.step()
         if dist.enabled:
-            total_loss, correct, seen = all_reduce_sum([total_loss, correct, seen], device=device)
+            total_loss, correct, seen, rows = all_reduce_sum([total_loss, correct, seen, rows], device=device)
 
         metrics = None
         if dist.is_main:
@@ -286,7 +350,7 @@ def train_classifier(
             val_pred = val_logits.argmax(1)
             val_loss = float(loss_fn(torch.from_numpy(val_logits), torch.as_tensor(val_y, dtype=torch.long)))
             metrics = {
-                "epoch": epoch, "train_loss": total_loss / max(seen, 1), "train_accuracy": correct / max(seen, 1),
+                "epoch": epoch, "train_loss": total_loss / max(rows, 1), "train_accuracy": correct / max(seen, 1),
                 "val_loss": val_loss, "val_accuracy": float(np.mean(val_pred == val_y)),
                 "val_macro_f1": macro_f1(val_y, val_pred, n_classes), "lr": current_lr,
             }
