@@ -112,11 +112,11 @@ def test_openset_metrics_and_roc_plot(ran):
     assert len(roc) == 101
 
 
-def test_openset_chooses_on_test_without_a_validation_open_set(ran, run_stage_module, tmp_path):
+def test_openset_chooses_on_test_without_a_validation_open_set(ran, run_stage, tmp_path):
     table = pd.read_parquet(ran / "data/processed/predictions.parquet")
     table[table["split"] != "val"].to_parquet(tmp_path / "p.parquet")
-    run_stage_module("openset_eval", "--predictions", str(tmp_path / "p.parquet"), "--metrics",
-                     str(tmp_path / "o.json"), "--roc-csv", str(tmp_path / "roc.csv"), cwd=ran)
+    run_stage("openset_eval", "--predictions", str(tmp_path / "p.parquet"), "--metrics",
+              str(tmp_path / "o.json"), "--roc-csv", str(tmp_path / "roc.csv"), cwd=ran)
     m = json.loads((tmp_path / "o.json").read_text())
     assert m["chosen_on"] == "test" and m["val_unknown_events"] == 0
     assert m["auroc"] == max(m["scores"][s]["auroc"] for s in SERVABLE)
