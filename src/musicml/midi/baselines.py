@@ -377,10 +377,11 @@ class ChordFit:
     unigram: dict[str, int]
     n_train: int
 
-    def _bigram_top3(self, ctx: list[str]) -> list[str]:
+    def _bigram_top3(self, ctx: list[str], by_frequency: list[str]) -> list[str]:
+        """The context's three likeliest next chords, topped up from ``by_frequency`` (the unigram ranking)."""
         counts = self.bigram.get(ctx[0]) or self.unigram
         ranked = [c for c, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
-        ranked += [c for c, _ in sorted(self.unigram.items(), key=lambda kv: -kv[1]) if c not in ranked]
+        ranked += [c for c in by_frequency if c not in ranked]
         return ranked[:3]
 
     def score(self, test: pd.DataFrame, *, seed: int, iterations: int, confidence: float) -> dict[str, Any]:
@@ -390,7 +391,8 @@ class ChordFit:
         order = np.argsort(-proba, axis=1)
         classes = self.model.classes_
         model_top = [[classes[j] for j in order[i, :3]] for i in range(len(y_te))]
-        bigram_top = [self._bigram_top3(ctx) for ctx in X_te]
+        by_frequency = [c for c, _ in sorted(self.unigram.items(), key=lambda kv: -kv[1])]  # once, not per context
+        bigram_top = [self._bigram_top3(ctx, by_frequency) for ctx in X_te]
         rng = np.random.default_rng(seed)
         idx = rng.integers(0, len(y_te), size=(iterations, len(y_te)))
         q = (1 - confidence) / 2
