@@ -20,7 +20,8 @@ def main(
 ) -> None:
     """Every audio file is decoded once, however many hits it holds; progress is shown.
 
-    `features.workers` processes share the work (same store for any number). With
+    `features.workers` processes share the work (same store for any number);
+    `features.dtype` float16 halves the store (for millions of hits). With
     `shard.shard_count` > 1 only the sessions of shard `shard.shard_index` are
     extracted; `musicml shards merge-features` joins the shard stores.
     """
@@ -29,8 +30,9 @@ def main(
     mel = MelConfig.from_params(cfg)
     events = pd.concat([read_events(dataset), read_events(augmented)], ignore_index=True)
     events = select_shard(events, **section(p, "shard"))
-    extract_to_store(events, out, mel, workers=cfg.get("workers", 1), progress=True)
-    print(f"features: {len(events)} hits x {mel.n_mels} mels x {mel.n_frames} frames -> {out}")
+    dtype = cfg.get("dtype", "float32")
+    extract_to_store(events, out, mel, workers=cfg.get("workers", 1), dtype=dtype, progress=True)
+    print(f"features: {len(events)} hits x {mel.n_mels} mels x {mel.n_frames} frames ({dtype}) -> {out}")
 
 
 if __name__ == "__main__":

@@ -59,3 +59,34 @@ def test_workers_param_is_checked_and_left_out_of_the_mel_config(events, tmp_pat
     assert MelConfig.from_params({**CFG.to_dict(), "workers": 4}) == CFG
     with pytest.raises(TypeError):
         MelConfig.from_params({**CFG.to_dict(), "n_melz": 3})  # a typo still fails
+
+
+def test_float16_store_halves_the_file_and_keeps_the_images(events, tmp_path):
+    extract_to_store(events, tmp_path / "f32", CFG)
+    extract_to_store(events, tmp_path / "f16", CFG, dtype="float16", workers=2)
+    full, _ = open_store(tmp_path / "f32")
+    half, index = open_store(tmp_path / "f16")
+    assert half.dtype == np.float16 and half.shape == full.shape and len(index) == len(events)
+    # The same rows, rounded to float16: images in [0, 1] lose at most half a float16 step (2.4e-4).
+    assert np.array_equal(half, full.astype(np.float16))
+    assert np.abs(half.astype(np.float32) - full).max() <= 2.5e-4
+    data_bytes = full.size * 2
+    assert (tmp_path / "f32" / FEATURES_FILE).stat().st_size - (tmp_path / "f16" / FEATURES_FILE).stat().st_size \
+        == data_bytes
+    with pytest.raises(ConfigError, match="features.dtype"):
+        extract_to_store(events, tmp_path / "x", CFG, dtype="float64")
+    assert not (tmp_path / "x").exists()
+    assert MelConfig.from_params({**CFG.to_dict(), "dtype": "float16"}) == CFG
+
+
+def test_shard_stores_of_different_dtypes_are_refused(events, tmp_path):
+    from musicml.shards import merge_feature_stores
+
+    extract_to_store(events.iloc[:10], tmp_path / "a", CFG)
+    extract_to_store(events.iloc[10:18], tmp_path / "b", CFG, dtype="float16")
+    extract_to_store(events.iloc[18:], tmp_path / "c", CFG, dtype="float16")
+    with pytest.raises(InputError, match="dtype"):
+        merge_feature_stores([tmp_path / "a", tmp_path / "b"], tmp_path / "m")
+    assert merge_feature_stores([tmp_path / "b", tmp_path / "c"], tmp_path / "m16") == len(events) - 10
+    merged, _ = open_store(tmp_path / "m16")
+    assert merged.dtype == np.float16

@@ -21,8 +21,9 @@ import pytest
 from musicml.drums.health import HealthThresholds, _duplicate_count, health_report
 from musicml.drums.merge import merge_manifests
 from musicml.errors import InputError
-from musicml.manifest import (COLUMNS, events_frame, flatten_lists, is_sorted, list_lengths, make_event_id, make_event_ids,
-                              read_events, sort_events, sort_order, write_events)
+from musicml.manifest import (COLUMNS, events_frame, flatten_lists, hex_id_numbers, id_keys, is_sorted, list_lengths,
+                              make_event_id, make_event_ids, read_events, repeated, sort_events, sort_order,
+                              write_events)
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["kick", "snare", "hihat_closed", "hihat_open"]
@@ -94,6 +95,42 @@ def test_sort_order_is_pandas_stable_mergesort():
     assert sort_order(df, keys).tolist() == expected.tolist()
     assert not is_sorted(df, keys) and is_sorted(df.loc[expected], keys)
     assert is_sorted(df.iloc[:1], keys) and not is_sorted(df.loc[expected[::-1]], keys)
+
+
+def test_sort_order_with_missing_text_and_numbers_is_pandas_order():
+    rng = np.random.default_rng(4)
+    df = pd.DataFrame({"a": pd.array(rng.choice(["b", "a", "ä", "A", "", None, "ab"], 3000), dtype="str"),
+                       "x": rng.choice([0.1, np.nan, 0.2, -0.0, 0.0], 3000),
+                       "b": pd.Series(rng.choice(["x", "y", None], 3000), dtype=object),
+                       "e": pd.array([f"{i % 97:03d}" for i in range(3000)], dtype="str")})
+    for keys in (["a", "x", "b", "e"], ["b", "a", "e"], ["x", "a"], ["a"]):
+        expected = df.sort_values(keys, kind="mergesort", na_position="last").index.to_numpy()
+        assert sort_order(df, keys).tolist() == expected.tolist(), keys
+
+
+def test_hex_ids_as_numbers_keep_equality_and_order():
+    ids = pd.Series([make_event_id("s", f"a{i % 40}.wav", i * 0.01) for i in range(400)] + ["0" * 16, "f" * 16],
+                    dtype="str")
+    numbers = hex_id_numbers(ids)
+    assert numbers is not None and numbers.dtype == np.uint64
+    assert numbers[-2] == 0 and numbers[-1] == np.iinfo(np.uint64).max
+    assert (np.argsort(numbers, kind="stable") == np.argsort(ids.to_numpy(dtype=object), kind="stable")).all()
+    assert [int(v) for v in numbers[:3]] == [int(i, 16) for i in ids[:3]]
+    # Any other form falls back to ranks of the strings, with the same equality and order.
+    for odd in ("ABCDEF0123456789", "kit-1", "0123456789abcdeg", "0123456789abcdef0"):
+        other = pd.Series(list(ids[:50]) + [odd, ids[3]], dtype="str")
+        assert hex_id_numbers(other) is None
+        keys = id_keys(other)
+        assert (np.argsort(keys, kind="stable") == np.argsort(other.to_numpy(dtype=object), kind="stable")).all()
+        assert keys[-1] == keys[3]
+    assert hex_id_numbers(pd.Series([None, "0" * 16], dtype="str")) is None
+    assert hex_id_numbers(pd.Series([], dtype="str")) is None
+
+
+def test_repeated_is_series_duplicated():
+    keys = np.random.default_rng(5).integers(0, 300, 2000).astype(np.uint64)
+    assert repeated(keys).tolist() == pd.Series(keys).duplicated().tolist()
+    assert repeated(np.array([], dtype=np.int64)).tolist() == []
 
 
 @pytest.mark.parametrize("techniques", [True, False])  # False: an all-empty list column (list<null> in Parquet)
@@ -177,8 +214,11 @@ def test_merge_equals_the_row_wise_original(tmp_path, arrow_lists):
     assert summary["events_with_extra_labels"] == int(expected["extra_labels"].map(len).gt(0).sum())
 
 
-def test_duplicate_count_equals_pairwise_definition():
+@pytest.mark.parametrize("hex_ids", [True, False])  # False: hand-written ids (the string fallback)
+def test_duplicate_count_equals_pairwise_definition(hex_ids):
     df = random_events(300, seed=3)
+    if not hex_ids:
+        df["event_id"] = "hit-" + df["event_id"].str[:6]
     df.loc[5, "event_id"] = df.loc[200, "event_id"]  # an id repeat joins two otherwise distinct hits
     # Reference: union-find over "same id" and "same file, onsets within tolerance" (chained).
     parent = list(range(len(df)))

@@ -112,6 +112,9 @@ def merge_feature_stores(
     shapes = {f.shape[1:] for f, _ in opened}
     if len(shapes) != 1:
         raise InputError(stores[0], f"feature stores differ in shape: {sorted(shapes)}")
+    dtypes = {f.dtype.str for f, _ in opened}
+    if len(dtypes) != 1:
+        raise InputError(stores[0], f"feature stores differ in dtype: {sorted(dtypes)} (features.dtype)")
     index = pd.concat([i for _, i in opened], ignore_index=True)
     ids = index["event_id"].astype(str)
     if ids.duplicated().any():
@@ -131,7 +134,7 @@ def merge_feature_stores(
         source, row, index = source[take], row[take], index.iloc[take].reset_index(drop=True)
     shape = (len(index),) + next(iter(shapes))
     with atomic_path(out_dir, is_dir=True) as tmp:
-        out = np.lib.format.open_memmap(tmp / FEATURES_FILE, mode="w+", dtype=np.float32, shape=shape)
+        out = np.lib.format.open_memmap(tmp / FEATURES_FILE, mode="w+", dtype=opened[0][0].dtype, shape=shape)
         for start in range(0, len(index), block_rows):
             stop = min(start + block_rows, len(index))
             for s in np.unique(source[start:stop]):

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 
 from musicml.atomic import write_json, write_text
 from musicml.errors import ConfigError, GateError
-from musicml.manifest import flatten_lists, list_lengths
+from musicml.manifest import flatten_lists, id_keys, list_lengths, repeated
 from musicml.taxonomy import UNKNOWN
 
 #: Canonical split names, listed first (in this order) in per-split tables.
@@ -255,8 +255,8 @@ def _duplicate_count(events: pd.DataFrame, tolerance_s: float) -> int:
                        | (np.diff(sorted_onsets) > tolerance_s + _ONSET_EPS_S)]
     near = np.empty(len(events), dtype=np.int64)
     near[order] = np.cumsum(starts_new)
-    ids = pd.factorize(events["event_id"])[0]
-    if np.bincount(ids).max() == 1:  # no id repeats: the near-onset groups are the hits
+    ids = id_keys(events["event_id"])
+    if not repeated(ids).any():  # no id repeats: the near-onset groups are the hits
         return len(events) - int(near.max())
     # Connected components of "same id" + "same near-onset group": propagate the
     # smallest group number across both relations until nothing changes.

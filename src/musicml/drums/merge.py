@@ -8,26 +8,40 @@ import numpy as np
 import pandas as pd
 
 from musicml.errors import InputError
-from musicml.manifest import COLUMNS, SORT_KEYS, flatten_lists, lists_from_items, list_lengths, make_event_ids, \
-    sort_order
+from musicml.manifest import COLUMNS, SORT_KEYS, flatten_lists, id_keys, lists_from_items, list_lengths, \
+    make_event_ids, repeated, sort_order
 
 
-def _kept_rows(df: pd.DataFrame, tolerance_s: float) -> tuple[np.ndarray, int]:
+def _rank_keys(keys: pd.DataFrame) -> pd.DataFrame:
+    """The sort keys with integers in place of text, ordered as the text is.
+
+    Sorting and comparing 7 M rows by these never touches a string: each text
+    column is hashed once here, and the ids (16 hex digits) are read as numbers.
+    """
+    ranked = pd.DataFrame({name: pd.factorize(keys[name], sort=True)[0].astype(np.int32)
+                           for name in ("source", "session_id", "audio_path")})
+    ranked["onset_s"] = keys["onset_s"].to_numpy(dtype=np.float64)
+    ranked["event_id"] = id_keys(keys["event_id"])
+    return ranked
+
+
+def _kept_rows(ranked: pd.DataFrame, tolerance_s: float) -> tuple[np.ndarray, int]:
     """Positions of the rows that survive de-duplication, and how many were dropped.
 
     A hit is dropped when its onset lies within ``tolerance_s`` of the previous
     kept one on the same audio (chains of near-equal onsets collapse onto their
     first hit), or when an earlier hit has its ``event_id``; "earlier" is the
-    order of (audio_path, onset_s, source, event_id). Only the key columns are
-    sorted and compared: the whole table is reordered once, by the caller.
+    order of (audio_path, onset_s, source, event_id). ``ranked`` holds the keys
+    as :func:`_rank_keys` gives them. Only the key columns are sorted and
+    compared: the whole table is reordered once, by the caller.
     """
-    order = sort_order(df, ["audio_path", "onset_s", "source", "event_id"])
-    paths = pd.factorize(df["audio_path"])[0][order]
-    onsets = df["onset_s"].to_numpy(dtype=np.float64)[order]
+    order = sort_order(ranked, ["audio_path", "onset_s", "source", "event_id"])
+    paths = ranked["audio_path"].to_numpy()[order]
+    onsets = ranked["onset_s"].to_numpy()[order]
     near = np.r_[False, (paths[1:] == paths[:-1]) & (np.diff(onsets) < tolerance_s)]
     order = order[~near]
-    repeated = pd.Series(pd.factorize(df["event_id"])[0][order]).duplicated().to_numpy()
-    return order[~repeated], int(near.sum() + repeated.sum())
+    again = repeated(ranked["event_id"].to_numpy()[order])
+    return order[~again], int(near.sum() + again.sum())
 
 
 def _sorted_unique_lists(column: pd.Series, *, keep_order: bool = False) -> pd.Series:
@@ -82,10 +96,12 @@ def merge_manifests(
     keys = pd.DataFrame({name: column(name) for name in ("source", "session_id", "audio_path", "onset_s")})
     # The id is recomputed so it is stable whatever a source wrote.
     keys["event_id"] = make_event_ids(keys["source"], keys["audio_path"], keys["onset_s"]).array
-    kept, dropped = _kept_rows(keys, dedup_tolerance_s)
+    ranked = _rank_keys(keys)
+    kept, dropped = _kept_rows(ranked, dedup_tolerance_s)
     # Event ids are unique now, so the canonical order of the kept rows is a total
     # order: sort their keys only, then take every column once.
-    order = kept[sort_order(keys.take(kept), SORT_KEYS)]
+    order = kept[sort_order(ranked.take(kept), SORT_KEYS)]
+    del ranked
     merged = pd.DataFrame({name: (keys[name] if name in keys.columns else column(name)).take(order)
                            .reset_index(drop=True) for name in COLUMNS}, copy=False)
     del keys
