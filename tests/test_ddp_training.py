@@ -90,6 +90,30 @@ def test_process_group_is_a_no_op_for_one_process():
         assert not torch.distributed.is_initialized()
 
 
+@pytest.mark.parametrize("device, gpus, backend", [("cuda", 2, "nccl"), ("auto", 2, "nccl"), ("auto", 0, "gloo"),
+                                                   ("cpu", 2, "gloo")])
+def test_process_group_picks_nccl_on_gpus_and_gloo_on_cpus(monkeypatch, device, gpus, backend):
+    # No GPU here (nor on CI): the CUDA side of the choice is exercised with torch.cuda stand-ins.
+    calls = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpus > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda index: calls.append(("set_device", index)))
+    monkeypatch.setattr(torch.distributed, "init_process_group", lambda backend: calls.append(("init", backend)))
+    monkeypatch.setattr(torch.distributed, "destroy_process_group", lambda: calls.append(("destroy",)))
+    env = {"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1"}
+    with process_group(device, env=env) as ctx:
+        assert ctx.rank == 1 and ctx.world_size == 2 and not ctx.is_main
+    expected = [("set_device", 1)] if backend == "nccl" else []
+    assert calls == expected + [("init", backend), ("destroy",)]
+
+
+def test_process_group_refuses_a_local_rank_without_a_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(ConfigError, match="LOCAL_RANK 1 has no GPU"):
+        with process_group("cuda", env={"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1"}):
+            pass
+
+
 def history_rows(work):
     """Rows ``step<TAB>value`` of one DVCLive curve, after its header."""
     lines = (work / "metrics/train/plots/metrics/train_loss.tsv").read_text().splitlines()
