@@ -1,0 +1,77 @@
+"""Fine-tuning the top MiniLM layers with the head: the cached path, a tiny seeded fine-tune, ONNX parity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from musicml.errors import ConfigError
+from musicml.router.encoder import embed, load_encoder
+from musicml.router.finetune import (FineTuneConfig, boundary_of, cache_bottom, finetune, make_top, top_state,
+                                     tuned_features)
+from musicml.router.models import HeadConfig, head_proba
+
+TEXTS = ["mute track 2", "write a bassline in E minor", "add a ii-V-I to the piano track at bar 9",
+         "thanks!", "pan the 808 hard left and add reverb", "give me a catchy hook"]
+Y = np.array([[1, 0], [0, 1], [1, 1], [0, 0], [1, 0], [0, 1]], dtype=bool)
+LAYERS = [6, 4]
+
+
+@pytest.fixture(scope="module")
+def bert():
+    return load_encoder((6,)).bert
+
+
+@pytest.fixture(scope="module")
+def cache(bert):
+    return cache_bottom(TEXTS, layers=LAYERS, top_layers=1, bert=bert)
+
+
+@pytest.fixture(scope="module")
+def tuned(cache, bert):
+    config = FineTuneConfig(top_layers=1, epochs=2, encoder_lr=1e-3, batch_size=4)
+    return finetune(cache, np.arange(len(TEXTS)), Y, config=config, head_config=HeadConfig(hidden=8, lr=0.01),
+                    seed=3, score_rows=np.arange(len(TEXTS)), bert=bert)
+
+
+def test_cached_bottom_reproduces_the_packaged_features(cache, bert):
+    # Untouched top layers through the cache = the whole packaged encoder (router_embed's features).
+    assert cache.boundary == 5 and [len(s) for s in cache.states][0] < 10  # real tokens only, no padding
+    got = tuned_features(cache, make_top(bert, cache.boundary), bert=bert)
+    assert np.allclose(got, embed(TEXTS, layers=LAYERS), atol=1e-5)
+
+
+def test_boundary_rejects_layers_that_fine_tuning_cannot_change():
+    assert boundary_of([6, 4], 2) == 4
+    with pytest.raises(ConfigError, match="none above the frozen boundary"):
+        boundary_of([4], 2)
+    with pytest.raises(ConfigError, match="top_layers"):
+        boundary_of([6], 7)
+
+
+def test_finetune_changes_the_top_layer_is_seeded_and_reloads(tuned, cache, bert):
+    top, head, history = tuned
+    assert len(history) == 2 and all(np.isfinite(r["loss"]) for r in history)
+    assert history[-1]["proba"].shape == (len(TEXTS), 2)
+    packaged = bert.encoder.layer[5].state_dict()
+    assert any(not np.allclose(v.numpy(), packaged[k].numpy()) for k, v in top[0].state_dict().items())
+    again, again_head, _ = finetune(cache, np.arange(len(TEXTS)), Y,
+                                    config=FineTuneConfig(top_layers=1, epochs=2, encoder_lr=1e-3, batch_size=4),
+                                    head_config=HeadConfig(hidden=8, lr=0.01), seed=3, bert=bert)
+    features = tuned_features(cache, top, bert=bert)
+    assert np.array_equal(features, tuned_features(cache, again, bert=bert))
+    # The saved state in the packaged model = the cached path (the served encoder is the packaged one + state).
+    encoder = load_encoder(LAYERS, tuned={"top_layers": 1, "state": top_state(top)})
+    assert np.allclose(embed(TEXTS, layers=LAYERS, encoder=encoder), features, atol=1e-5)
+    # The head takes raw features: its standardisation is folded in.
+    assert np.allclose(head_proba(head, features), history[-1]["proba"], atol=1e-5)
+
+
+def test_tuned_encoder_onnx_matches_torch(tuned, tmp_path):
+    from musicml.router.encoder import OnnxEncoder, export_encoder, model_dir
+
+    state = {"top_layers": 1, "state": top_state(tuned[0])}
+    export_encoder(tmp_path / "encoder.onnx", layers=LAYERS, tuned=state)
+    onnx = OnnxEncoder(tmp_path / "encoder.onnx", model_dir() / "tokenizer.json", threads=1)
+    reference = embed(TEXTS, layers=LAYERS, encoder=load_encoder(LAYERS, tuned=state))
+    assert np.max(np.abs(onnx(TEXTS) - reference)) <= 1e-4
