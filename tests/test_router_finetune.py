@@ -75,3 +75,17 @@ def test_tuned_encoder_onnx_matches_torch(tuned, tmp_path):
     onnx = OnnxEncoder(tmp_path / "encoder.onnx", model_dir() / "tokenizer.json", threads=1)
     reference = embed(TEXTS, layers=LAYERS, encoder=load_encoder(LAYERS, tuned=state))
     assert np.max(np.abs(onnx(TEXTS) - reference)) <= 1e-4
+
+
+def test_probe_then_finetune_starts_from_the_probed_head(cache, bert):
+    from musicml.router.models import train_head
+
+    head_config = HeadConfig(hidden=8, lr=0.01, dropout=0.0)
+    frozen = tuned_features(cache, make_top(bert, cache.boundary), bert=bert)
+    probe, _ = train_head(frozen, Y, config=HeadConfig(hidden=8, lr=0.01, dropout=0.0, epochs=3), seed=5)
+    # A zero learning rate leaves layers and head as the probe made them: the probe is the starting point.
+    config = FineTuneConfig(top_layers=1, epochs=1, encoder_lr=0.0, batch_size=4, probe_epochs=3)
+    top, head, history = finetune(cache, np.arange(len(TEXTS)), Y, config=config, head_config=head_config, seed=5,
+                                  score_rows=np.arange(len(TEXTS)), bert=bert)
+    assert np.allclose(history[0]["proba"], head_proba(probe, frozen), atol=1e-5)
+    assert np.allclose(head_proba(head, tuned_features(cache, top, bert=bert)), head_proba(probe, frozen), atol=1e-5)

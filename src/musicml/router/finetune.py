@@ -28,6 +28,11 @@ class FineTuneConfig:
     ``top_layers`` = 0 turns fine-tuning off (the frozen-feature head is
     shipped); ``cv_folds`` is how many of the family cross-validation folds
     are fine-tuned to choose the epoch count and to compare with the frozen head.
+    ``probe_epochs`` > 0 first trains the head alone on the frozen features
+    for that many epochs, then fine-tunes layers and head together at
+    ``encoder_lr`` ("linear probe, then fine-tune": a head that already fits
+    keeps the first updates from distorting the pretrained features, which is
+    what generalising to unseen phrasings rests on).
     """
 
     top_layers: int = 2
@@ -36,6 +41,7 @@ class FineTuneConfig:
     batch_size: int = 32
     weight_decay: float = 0.01
     cv_folds: int = 5
+    probe_epochs: int = 0
 
     @classmethod
     def from_params(cls, cfg: dict[str, Any]) -> "FineTuneConfig":
@@ -195,11 +201,23 @@ def _finetune(cache, rows, y, *, config, head_config, seed, weights, score_rows,
     extract = TopFeatures(cache, top, bert)
     top.eval()
     start = _features(extract, rows, 256)
-    mean, scale = start.mean(0), start.std(0) + 1e-6
+    if config.probe_epochs > 0:
+        from dataclasses import replace
+
+        from musicml.router.models import train_head
+
+        # The probe's head takes raw features (standardisation folded in); identity here.
+        head, _ = train_head(start, y, config=replace(head_config, epochs=config.probe_epochs), seed=seed,
+                             weights=weights)
+        mean, scale = np.zeros(start.shape[1]), np.ones(start.shape[1])
+        head_lr = config.encoder_lr
+    else:
+        mean, scale = start.mean(0), start.std(0) + 1e-6
+        head = build_head(start.shape[1], head_config)
+        head_lr = head_config.lr
     mean_t, scale_t = torch.from_numpy(mean.astype(np.float32)), torch.from_numpy(scale.astype(np.float32))
-    head = build_head(start.shape[1], head_config)
     optimiser = torch.optim.AdamW([{"params": top.parameters(), "lr": config.encoder_lr},
-                                   {"params": head.parameters(), "lr": head_config.lr,
+                                   {"params": head.parameters(), "lr": head_lr,
                                     "weight_decay": head_config.weight_decay}],
                                   weight_decay=config.weight_decay)
     yt = torch.from_numpy(np.asarray(y, dtype=np.float32))
