@@ -67,14 +67,26 @@ def test_finetune_changes_the_top_layer_is_seeded_and_reloads(tuned, cache, bert
     assert np.allclose(head_proba(head, features), history[-1]["proba"], atol=1e-5)
 
 
-def test_tuned_encoder_onnx_matches_torch(tuned, tmp_path):
-    from musicml.router.encoder import OnnxEncoder, export_encoder, model_dir
+def test_tuned_router_saves_exports_and_serves_with_parity(tuned, tmp_path):
+    from musicml.router.examples import LABELS
+    from musicml.router.export import export_router
+    from musicml.router.serving import OnnxRouter
+    from musicml.router.training import load_head, load_tuned, save_head
 
-    state = {"top_layers": 1, "state": top_state(tuned[0])}
-    export_encoder(tmp_path / "encoder.onnx", layers=LAYERS, tuned=state)
-    onnx = OnnxEncoder(tmp_path / "encoder.onnx", model_dir() / "tokenizer.json", threads=1)
+    top, head, _ = tuned
+    state = {"top_layers": 1, "state": top_state(top)}
+    save_head(head, [0.5, 0.5], HeadConfig(hidden=8), tmp_path / "head.pt", layers=LAYERS, tuned=state)
+    loaded, thresholds, layers, _ = load_head(tmp_path / "head.pt")
+    again = load_tuned(tmp_path / "head.pt")
+    assert again["top_layers"] == 1 and all(np.array_equal(again["state"][k], v) for k, v in state["state"].items())
+    export_router(loaded, tmp_path / "serving", labels=list(LABELS), thresholds=thresholds, layers=layers,
+                  tuned=again)
+    router = OnnxRouter.load(tmp_path / "serving", threads=1)
     reference = embed(TEXTS, layers=LAYERS, encoder=load_encoder(LAYERS, tuned=state))
-    assert np.max(np.abs(onnx(TEXTS) - reference)) <= 1e-4
+    assert np.max(np.abs(router.embed(TEXTS) - reference)) <= 1e-4
+    assert np.max(np.abs(router.probabilities(TEXTS) - head_proba(head, reference))) <= 1e-4
+    save_head(head, [0.5, 0.5], HeadConfig(hidden=8), tmp_path / "frozen.pt", layers=LAYERS)
+    assert load_tuned(tmp_path / "frozen.pt") is None
 
 
 def test_probe_then_finetune_starts_from_the_probed_head(cache, bert):
