@@ -101,3 +101,31 @@ def test_probe_then_finetune_starts_from_the_probed_head(cache, bert):
                                   score_rows=np.arange(len(TEXTS)), bert=bert)
     assert np.allclose(history[0]["proba"], head_proba(probe, frozen), atol=1e-5)
     assert np.allclose(head_proba(head, tuned_features(cache, top, bert=bert)), head_proba(probe, frozen), atol=1e-5)
+
+
+def test_train_models_compares_the_fine_tune_with_the_frozen_head_on_the_same_rows(bert):
+    import pandas as pd
+
+    from musicml.router.finetune import cache_bottom
+    from musicml.router.training import train_models
+
+    phrasings = {("daw", True, False): ["mute track {i}", "solo the bus {i}", "delete clip {i}"],
+                 ("arranger", False, True): ["write a riff number {i}", "a melody in mode {i}", "chords set {i}"],
+                 ("both", True, True): ["put a hook on track {i}", "add chords to clip {i}", "riff on bus {i}"]}
+    rows = []
+    for (category, daw, arranger), patterns in phrasings.items():
+        for f, pattern in enumerate(patterns):
+            rows += [{"question": pattern.format(i=i), "category": category, "template_id": f"{category}.{f}",
+                      "needsDAW": daw, "needsArranger": arranger, "confidence": 1.0, "split": "train"}
+                     for i in range(4)]
+    df = pd.DataFrame(rows)
+    x = embed(df["question"].tolist(), layers=LAYERS)
+    config = FineTuneConfig(top_layers=1, epochs=1, batch_size=8, cv_folds=1)
+    models, report = train_models(df, x, baseline_c=10.0, head=HeadConfig(hidden=8, epochs=2), seed=0, cv_folds=3,
+                                  blend_weights=[0.5, 1.0], finetune=config, layers=LAYERS,
+                                  cache=cache_bottom(df["question"].tolist(), layers=LAYERS, top_layers=1, bert=bert))
+    compared = report["finetune"]
+    assert 0 < compared["rows_compared"] < len(df) and len(compared["tuned_alone_exact_match_per_epoch"]) == 1
+    assert compared["chosen"] == (compared["tuned"]["cv_exact_match"] > compared["frozen"]["cv_exact_match"])
+    tuned = models["embedding"][3]
+    assert (tuned is not None) == compared["chosen"] == report["embedding"]["fine_tuned"]
