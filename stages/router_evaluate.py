@@ -14,7 +14,7 @@ from musicml.router.examples import LABELS, read_examples
 from musicml.router.models import decide, head_proba
 from musicml.router.natural import read_natural
 from musicml.router.scoring import gates, score
-from musicml.router.training import blend, labels_of, load_baseline, load_head
+from musicml.router.training import blend, labels_of, load_baseline, load_head, load_tuned
 
 
 def main(
@@ -36,11 +36,20 @@ def main(
     df = read_examples(data)
     test = (df["split"] == "test").to_numpy()
     nat = read_natural(natural)
-    with np.load(embeddings) as arrays:
-        vectors = {"test": arrays["dataset"][test], "natural": arrays["natural"]}
     sets = {"test": df[test].reset_index(drop=True), "natural": nat}
     baseline, baseline_thresholds = load_baseline(baseline_path)
-    head, head_thresholds, _, blend_weight = load_head(head_path)
+    head, head_thresholds, layers, blend_weight = load_head(head_path)
+    tuned = load_tuned(head_path)
+    if tuned:
+        # The head was trained on fine-tuned encoder layers: the cached (packaged-encoder) features do not apply.
+        from musicml.router.encoder import embed, load_encoder
+
+        encoder = load_encoder(layers, tuned=tuned)
+        vectors = {name: embed(frame["question"].tolist(), layers=layers, encoder=encoder)
+                   for name, frame in sets.items()}
+    else:
+        with np.load(embeddings) as arrays:
+            vectors = {"test": arrays["dataset"][test], "natural": arrays["natural"]}
     report: dict = {}
     rows = nat[["question", *LABELS]].copy()
     for name, frame in sets.items():

@@ -11,7 +11,7 @@ from musicml.console import stage
 from musicml.errors import GateError
 from musicml.router.examples import LABELS, read_examples
 from musicml.router.export import export_router, folder_size, parity
-from musicml.router.training import load_baseline, load_head
+from musicml.router.training import load_baseline, load_head, load_tuned
 
 
 def main(
@@ -28,13 +28,21 @@ def main(
     """Fails when the served probabilities differ from torch's by `router.export.parity_tolerance` or more."""
     cfg = section(load_yaml(params), "router.export")
     head, thresholds, layers, weight = load_head(head_path)
+    tuned = load_tuned(head_path)
     baseline, _ = load_baseline(baseline_path)
     export_router(head, out, labels=list(LABELS), thresholds=thresholds, layers=layers, opset=int(cfg["opset"]),
-                  baseline=baseline, blend_weight=weight)
+                  baseline=baseline, blend_weight=weight, tuned=tuned)
     df = read_examples(data)
     test = np.flatnonzero((df["split"] == "test").to_numpy())[: int(cfg["parity_examples"])]
-    with np.load(embeddings) as arrays:
-        reference = arrays["dataset"][test]
+    if tuned:
+        # The reference of a fine-tuned encoder is its torch module (the cached features are the packaged one's).
+        from musicml.router.encoder import embed, load_encoder
+
+        reference = embed(df["question"].iloc[test].tolist(), layers=layers,
+                          encoder=load_encoder(layers, tuned=tuned))
+    else:
+        with np.load(embeddings) as arrays:
+            reference = arrays["dataset"][test]
     figures = parity(head, reference, df["question"].iloc[test].tolist(), out, baseline=baseline, blend_weight=weight)
     figures.update({"parity_tolerance": cfg["parity_tolerance"], "size_bytes": folder_size(out),
                     "size_mb": round(folder_size(out) / 2**20, 2), "head_bytes": (out / "head.onnx").stat().st_size})

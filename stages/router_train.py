@@ -9,6 +9,7 @@ from musicml.atomic import write_json
 from musicml.config import load_yaml, section
 from musicml.console import stage
 from musicml.router.examples import read_examples
+from musicml.router.finetune import FineTuneConfig
 from musicml.router.models import HeadConfig
 from musicml.router.training import save_baseline, save_head, train_models
 
@@ -25,6 +26,9 @@ def main(
 
     Out-of-fold figures choose the baseline's thresholds and the embedding router's head epochs, blend weight
     (`router.train.blend_weights`: the head's share against the n-gram baseline) and thresholds. Test stays out.
+    With `router.train.finetune.top_layers` > 0 the top MiniLM layers are fine-tuned with the head on
+    `router.train.finetune.cv_folds` of the folds, and shipped (in the head file) only if that beats the frozen
+    head out of fold on the same rows.
     """
     import torch
 
@@ -38,14 +42,16 @@ def main(
         vectors, layers = arrays["dataset"], [int(k) for k in arrays["layers"]]
     models, report = train_models(read_examples(data), vectors, baseline_c=float(cfg["baseline_c"]), head=config,
                                   seed=int(section(p, "seed")), cv_folds=int(cfg["cv_folds"]),
-                                  blend_weights=[float(w) for w in cfg["blend_weights"]])
+                                  blend_weights=[float(w) for w in cfg["blend_weights"]],
+                                  finetune=FineTuneConfig.from_params(cfg["finetune"]), layers=layers)
     save_baseline(*models["baseline"], baseline_out)
-    head, thresholds, weight = models["embedding"]
+    head, thresholds, weight, tuned = models["embedding"]
     save_head(head, thresholds, HeadConfig(**report["embedding"]["head"]), head_out, layers=layers,
-              blend_weight=weight)
+              blend_weight=weight, tuned=tuned)
     write_json(metrics, report)
     print(f"router_train: cross-validated exact match baseline {report['baseline']['cv']['exact_match']:.3f}, "
-          f"embedding {report['embedding']['cv']['exact_match']:.3f} (blend weight {weight})")
+          f"embedding {report['embedding']['cv']['exact_match']:.3f} (blend weight {weight}, "
+          f"{'fine-tuned' if tuned else 'frozen'} encoder)")
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ def tiny_params(**overrides) -> dict:
     router["validate"].update(min_examples=100, max_share_deviation=0.2)
     router["train"]["head"].update(epochs=4, hidden=16)
     router["train"]["cv_folds"] = 3
+    router["train"]["finetune"].update(top_layers=1, epochs=1, cv_folds=1, batch_size=16)
     router["export"]["parity_examples"] = 8
     if "midi" in params:
         params["midi"]["synth"].update(per_category=4)

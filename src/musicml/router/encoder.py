@@ -53,10 +53,13 @@ def tokenize(tokenizer, texts: Sequence[str]) -> dict[str, np.ndarray]:
             "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64)}
 
 
-def load_encoder(layers: Sequence[int]):
+def load_encoder(layers: Sequence[int], *, tuned: dict | None = None):
     """The packaged MiniLM as a torch module: token ids -> pooled features ``(n, 384 * len(layers))``.
 
     ``layers`` index the hidden states (0 = embeddings, 6 = last layer).
+    ``tuned`` (``{"top_layers": n, "state": ...}`` of a fine-tune, see
+    :mod:`musicml.router.finetune`) replaces the weights of the top ``n``
+    transformer layers.
     """
     import torch
     from transformers import AutoModel
@@ -67,6 +70,9 @@ def load_encoder(layers: Sequence[int]):
     n_states = bert.config.num_hidden_layers + 1
     if not layers or any(not 0 <= int(k) < n_states for k in layers):
         raise ConfigError(f"router encoder layers: expected indices in 0..{n_states - 1}, got {list(layers)}")
+    if tuned:
+        top = torch.nn.ModuleList(bert.encoder.layer[n_states - 1 - int(tuned["top_layers"]):])
+        top.load_state_dict(tuned["state"])
 
     class Pooled(torch.nn.Module):
         def __init__(self):
@@ -100,13 +106,17 @@ def embed(texts: Sequence[str], *, layers: Sequence[int], batch_size: int = 64, 
     return np.concatenate(parts)
 
 
-def export_encoder(path: str | os.PathLike, *, layers: Sequence[int], opset: int = 17) -> None:
-    """Write the encoder (token ids -> pooled features) as ONNX with dynamic batch and length."""
+def export_encoder(path: str | os.PathLike, *, layers: Sequence[int], opset: int = 17,
+                   tuned: dict | None = None) -> None:
+    """Write the encoder (token ids -> pooled features) as ONNX with dynamic batch and length.
+
+    ``tuned``: the fine-tuned top layers (see :func:`load_encoder`).
+    """
     import torch
 
     from musicml.atomic import atomic_path
 
-    module = load_encoder(layers)
+    module = load_encoder(layers, tuned=tuned)
     ids = torch.tensor([[101, 2000, 2001, 102]], dtype=torch.int64)
     with atomic_path(path) as tmp, torch.no_grad():
         torch.onnx.export(module, (ids, torch.ones_like(ids), torch.zeros_like(ids)), str(tmp),

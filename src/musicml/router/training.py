@@ -78,8 +78,43 @@ def choose_hybrid(y: np.ndarray, baseline_oof: np.ndarray, head_oof: np.ndarray,
     return {"cv_exact_match": round(accuracy, 5), "epochs": epochs, "blend_weight": weight, "thresholds": thresholds}
 
 
+def finetune_oof(cache, y: np.ndarray, weights: np.ndarray, families: np.ndarray, categories: np.ndarray, *,
+                 folds: int, use_folds: int, config, head: HeadConfig, seed: int,
+                 bert=None) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold probabilities of the fine-tune, per epoch, on the first ``use_folds`` folds.
+
+    The folds are those of :func:`cross_validate` (same splitter, seed and
+    strata), so the frozen head's out-of-fold figures of the same rows compare
+    with these. Fine-tuning costs far more than training the head, so fewer
+    folds than ``folds`` may be scored.
+
+    Returns
+    -------
+    (proba, scored): ``(epochs, n, labels)`` and the boolean mask of the rows scored.
+    """
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    from musicml.router.finetune import finetune
+
+    if not 1 <= use_folds <= folds:
+        raise InputError("params", f"router.train.finetune.cv_folds: expected 1..{folds}, got {use_folds}")
+    oof = np.zeros((config.epochs, *y.shape))
+    scored = np.zeros(len(y), dtype=bool)
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    for k, (fit, held) in enumerate(splitter.split(np.zeros((len(y), 1)), categories, families)):
+        if k >= use_folds:
+            break
+        _, _, history = finetune(cache, fit, y[fit], config=config, head_config=head, seed=seed,
+                                 weights=weights[fit], score_rows=held, bert=bert)
+        for epoch, record in enumerate(history):
+            oof[epoch][held] = record["proba"]
+        scored[held] = True
+    return oof, scored
+
+
 def train_models(df: pd.DataFrame, embeddings: np.ndarray, *, baseline_c: float, head: HeadConfig, seed: int,
-                 cv_folds: int, blend_weights: list[float]) -> tuple[dict[str, Any], dict[str, Any]]:
+                 cv_folds: int, blend_weights: list[float], finetune=None, layers: list[int] | None = None,
+                 cache=None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Choose by cross-validation over template families of ``train`` + ``val``, then fit on all of them.
 
     Cross-validation (:func:`cross_validate`) chooses the baseline's
@@ -88,10 +123,19 @@ def train_models(df: pd.DataFrame, embeddings: np.ndarray, *, baseline_c: float,
     thresholds of the blend. Both models are then fitted on every
     ``train`` + ``val`` row; ``test`` stays held out.
 
+    With a ``finetune`` config of ``top_layers`` > 0 (and ``cache``, the
+    :func:`musicml.router.finetune.cache_bottom` of the ``train`` + ``val``
+    rows in order; computed from ``layers`` when None), the top encoder layers are fine-tuned with the head on the
+    first ``finetune.cv_folds`` folds (:func:`finetune_oof`); the fine-tune
+    is shipped only when its out-of-fold exact match (epochs, blend weight and
+    thresholds chosen as for the frozen head) beats the frozen head's on the
+    same rows.
+
     Returns
     -------
-    (models, report): ``{"baseline": (model, thresholds), "embedding": (head, thresholds, blend_weight)}``
-    and the out-of-fold figures of both.
+    (models, report): ``{"baseline": (model, thresholds), "embedding": (head, thresholds, blend_weight, tuned)}``
+    (``tuned``: ``{"top_layers", "state"}`` of the fine-tuned encoder layers, or None) and the out-of-fold
+    figures of both.
     """
     if len(embeddings) != len(df):
         raise InputError("embeddings", f"{len(embeddings)} rows for {len(df)} examples; rerun router_embed")
@@ -111,8 +155,33 @@ def train_models(df: pd.DataFrame, embeddings: np.ndarray, *, baseline_c: float,
     head_alone = max(range(len(head_oof)), key=lambda e: exact_match(y, decide(head_oof[e],
                                                                                tune_thresholds(y, head_oof[e]))[0]))
 
+    tuned_report, tuned = None, None
+    if finetune is not None and finetune.top_layers > 0:
+        if cache is None:
+            from musicml.router.finetune import cache_bottom
+
+            cache = cache_bottom(texts, layers=layers or [6], top_layers=finetune.top_layers)
+        tuned_report, tuned_choice, tuned_oof = _compare_finetune(
+            cache, y, weights, data["template_id"].to_numpy(), categories, baseline_oof, head_oof,
+            folds=cv_folds, config=finetune, head=head, seed=seed, blend_weights=blend_weights)
+        if tuned_report["chosen"]:
+            chosen = tuned_choice
+            hybrid_oof = blend(tuned_oof, baseline_oof, chosen["blend_weight"])
+
     baseline = fit_baseline(texts, y.astype(int), c=baseline_c, seed=seed, sample_weight=weights)
-    model, history = train_head(x, y, config=replace(head, epochs=chosen["epochs"]), seed=seed, weights=weights)
+    if tuned_report is not None and tuned_report["chosen"]:
+        from musicml.router.finetune import finetune as run_finetune, top_state
+
+        top, model, history = run_finetune(cache, np.arange(len(y)), y,
+                                           config=replace(finetune, epochs=chosen["epochs"]), head_config=head,
+                                           seed=seed, weights=weights)
+        tuned = {"top_layers": finetune.top_layers, "state": top_state(top)}
+        scored = tuned_report["scored"]
+    else:
+        model, history = train_head(x, y, config=replace(head, epochs=chosen["epochs"]), seed=seed, weights=weights)
+        scored = np.ones(len(y), dtype=bool)
+    if tuned_report is not None:
+        tuned_report.pop("scored")
     category_list = categories.tolist()
     report = {
         "rows": int(pool.sum()), "families": int(data["template_id"].nunique()), "cv_folds": cv_folds,
@@ -121,13 +190,43 @@ def train_models(df: pd.DataFrame, embeddings: np.ndarray, *, baseline_c: float,
         "embedding": {"thresholds": chosen["thresholds"], "blend_weight": chosen["blend_weight"],
                       "head": config_dict(replace(head, epochs=chosen["epochs"])),
                       "final_train_loss": round(history[-1]["loss"], 5),
-                      "cv": score(y, decide(hybrid_oof, chosen["thresholds"])[0], category_list)},
+                      "fine_tuned": tuned is not None,
+                      "cv": score(y[scored], decide(hybrid_oof[scored], chosen["thresholds"])[0],
+                                  [c for c, keep in zip(category_list, scored) if keep])},
         "head_alone_cv": {"epochs": head_alone + 1, "exact_match": round(exact_match(
             y, decide(head_oof[head_alone], tune_thresholds(y, head_oof[head_alone]))[0]), 5)},
     }
+    if tuned_report is not None:
+        report["finetune"] = tuned_report
     models = {"baseline": (baseline, baseline_thresholds),
-              "embedding": (model, chosen["thresholds"], chosen["blend_weight"])}
+              "embedding": (model, chosen["thresholds"], chosen["blend_weight"], tuned)}
     return models, report
+
+
+def _compare_finetune(cache, y, weights, families, categories, baseline_oof, head_oof, *, folds: int, config,
+                      head: HeadConfig, seed: int, blend_weights: list[float]):
+    """Fine-tune out of fold and choose between it and the frozen head on the same rows.
+
+    Returns
+    -------
+    (report, choice, oof): figures of both (``chosen``: the fine-tune wins; ``scored``: the mask of the rows
+    compared), the fine-tune's :func:`choose_hybrid` choice, its probabilities at the chosen epoch (all rows,
+    zero where not scored).
+    """
+    from musicml.router.finetune import config_dict as finetune_dict
+
+    if cache is None or len(cache.states) != len(y):
+        raise InputError("cache", "fine-tuning needs the bottom-layer cache of every train + val row")
+    oof, scored = finetune_oof(cache, y, weights, families, categories, folds=folds, use_folds=config.cv_folds,
+                               config=config, head=head, seed=seed)
+    frozen = choose_hybrid(y[scored], baseline_oof[scored], head_oof[:, scored], blend_weights)
+    tuned = choose_hybrid(y[scored], baseline_oof[scored], oof[:, scored], blend_weights)
+    per_epoch = [round(exact_match(y[scored], decide(oof[e][scored], tune_thresholds(y[scored], oof[e][scored]))[0]),
+                       5) for e in range(len(oof))]
+    report = {"config": finetune_dict(config), "rows_compared": int(scored.sum()),
+              "frozen": frozen, "tuned": tuned, "tuned_alone_exact_match_per_epoch": per_epoch,
+              "chosen": tuned["cv_exact_match"] > frozen["cv_exact_match"], "scored": scored}
+    return report, tuned, oof[tuned["epochs"] - 1]
 
 
 def save_baseline(model, thresholds: list[float], path: str | os.PathLike) -> None:
@@ -146,17 +245,19 @@ def load_baseline(path: str | os.PathLike):
 
 
 def save_head(model, thresholds: list[float], config: HeadConfig, path: str | os.PathLike, *,
-              layers: list[int], blend_weight: float = 1.0) -> None:
+              layers: list[int], blend_weight: float = 1.0, tuned: dict | None = None) -> None:
     """Save the head with its thresholds, blend weight and the encoder layers its features come from.
 
-    The thresholds apply to :func:`blend` of the head and the baseline with ``blend_weight``.
+    The thresholds apply to :func:`blend` of the head and the baseline with
+    ``blend_weight``. ``tuned`` (``{"top_layers", "state"}``) holds the
+    fine-tuned encoder layers the head was trained with (None: the packaged encoder).
     """
     import torch
 
     with atomic_path(path) as tmp:
         torch.save({"state_dict": model.state_dict(), "thresholds": thresholds, "config": config_dict(config),
                     "dim": int(model[0].in_features), "labels": list(LABELS), "layers": list(layers),
-                    "blend_weight": float(blend_weight)}, tmp)
+                    "blend_weight": float(blend_weight), "tuned": tuned}, tmp)
 
 
 def load_head(path: str | os.PathLike):
@@ -170,3 +271,13 @@ def load_head(path: str | os.PathLike):
     except (OSError, RuntimeError, KeyError) as exc:
         raise InputError(path, f"not a saved router head: {exc}") from exc
     return model.eval(), saved["thresholds"], saved["layers"], float(saved.get("blend_weight", 1.0))
+
+
+def load_tuned(path: str | os.PathLike) -> dict | None:
+    """The fine-tuned encoder layers saved with the head (``{"top_layers", "state"}``); None: the packaged encoder."""
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True).get("tuned")
+    except (OSError, RuntimeError, AttributeError) as exc:
+        raise InputError(path, f"not a saved router head: {exc}") from exc
