@@ -26,6 +26,8 @@ OUTPUTS = [
     "metrics/report.html",
     "metrics/align_qc.json", "data/interim/align/synth/session.json",
     "data/processed/boundary/labels.jsonl", "metrics/boundary.json",
+    "models/transcriber.pt", "models/transcriber.onnx", "metrics/transcriber_train.json",
+    "metrics/plots/transcriber_curve.csv", "metrics/transcriber_export.json", "metrics/transcriber_validation.json",
     "data/raw/genmeta/default", "data/processed/genmeta/export/train.jsonl", "metrics/gen_stats.json",
     "metrics/plots/gen_quality_hist.csv",
 ]
