@@ -49,9 +49,9 @@ def main(
         classes = transcriber.classes
     report = evaluate_boundaries(references, table, classes=classes, tolerance_s=cfg["tolerance_ms"] / 1000,
                                  min_macro_recall=cfg["min_macro_recall"])
+    report["method"] = "score-only" if score_only else config.method
     write_json(metrics, report)
     gate = report["gates"]["macro_recall"]
-    report["method"] = "score-only" if score_only else config.method
     print(f"boundary_eval: {report['takes']} takes ({report['method']}), boundary macro recall {report['macro_recall']:.4f} "
           f"(gate {gate['threshold']}: {'pass' if gate['passed'] else 'FAIL'}), onset macro F "
           f"{report['macro_f_measure']:.4f} over {report['references']} events")

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pandas as pd
 import typer
 
 from musicml.atomic import write_json, write_text
@@ -19,6 +20,8 @@ def main(
     taxonomy: Path = typer.Option("configs/taxonomy.yaml", help="Taxonomy file; its classes are the outputs."),
     dataset: Path = typer.Option("data/interim/dataset.parquet", help="Gated, split events manifest: the takes "
                                                                       "of `boundary.source` and their labels."),
+    extra: Path = typer.Option("data/interim/transcriber/grooves.parquet",
+                               help="More takes of the training kits (transcriber_grooves); may be empty."),
     out: Path = typer.Option("models/transcriber.pt", help="Trained weights, classes, frames and thresholds."),
     metrics: Path = typer.Option("metrics/transcriber_train.json", help="Training figures, validation onset "
                                                                        "scores and the chosen thresholds."),
@@ -33,6 +36,9 @@ def main(
     events = read_events(dataset)
     train = held_out_takes(events, source=bounds["source"], split="train", origin=str(dataset))
     val = held_out_takes(events, source=bounds["source"], split="val", origin=str(dataset))
+    more = read_events(extra)
+    if len(more):
+        train = pd.concat([train, more.assign(split="train")], ignore_index=True)
     if train.empty:
         raise InputError(str(dataset), f"no '{bounds['source']}' takes in split 'train' to train the transcriber on")
     window_s, hop_s = stream["window_ms"] / 1000, stream["hop_ms"] / 1000

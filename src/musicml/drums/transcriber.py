@@ -92,6 +92,7 @@ class TranscriberConfig:
     min_gap_ms: float = 30.0
     threshold_grid: tuple = tuple(round(0.05 * k, 2) for k in range(1, 20))
     threads: int = 1
+    extra_takes_per_kit: int = 0  # read by the transcriber_grooves stage (more training takes)
     frames: FrameConfig = field(default_factory=FrameConfig)
 
     @classmethod
