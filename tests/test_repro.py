@@ -82,7 +82,8 @@ def test_experiments_and_metrics_compare_across_commits(reproduced, tmp_path):
 
 
 DATA_STAGES = ("ingest_synth", "ingest_hydrogen", "ingest_soundfont", "ingest_manifest", "ingest_grooves",
-               "ingest_audio_midi", "merge_manifests", "split", "health", "weights", "augment", "features")
+               "ingest_audio_midi", "merge_manifests", "split", "health", "weights", "augment", "features",
+               "transcriber_grooves")
 
 
 def test_data_stages_are_deterministic(reproduced, tmp_path):
