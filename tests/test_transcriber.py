@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
+from conftest import ROOT
 from musicml.drums import frame_transcription as ft
 from musicml.drums.transcribe import METHODS, StreamConfig, load_transcriber, method_of, transcribe
 from musicml.drums.transcriber import (FrameTranscriberNet, TranscriberConfig, export_transcriber, load_takes,
@@ -62,6 +63,19 @@ def test_model_maps_frames_to_class_logits():
         FrameTranscriberNet(8, 3, channels=(4, 4))
 
 
+def test_config_from_params():
+    import yaml
+
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())["transcriber"]
+    cfg = TranscriberConfig.from_params(params, seed=5)
+    assert cfg.seed == 5 and cfg.frames.n_mels == params["frames"]["n_mels"] and cfg.channels == tuple(params["channels"])
+    for bad in ({"epochs": 0}, {"threshold_beta": 0}, {"threshold_grid": [0.5, 1.0]}, {"layers": 3}):
+        with pytest.raises(ConfigError, match="transcriber"):
+            TranscriberConfig.from_params({**params, **bad}, seed=5)
+    with pytest.raises(ConfigError, match="hop_length"):
+        ft.FrameConfig(hop_length=0)
+
+
 def test_onset_targets_from_events():
     target = ft.onset_targets([0.10, 0.50, 0.503, 9.0], [["kick", "hihat_closed"], ["snare"], ["unknown"],
                                                           ["kick"]], CLASSES, n_frames=100, fps=100.0, widen=0.5)
@@ -93,6 +107,22 @@ def test_peak_picking_thresholds_merges_and_streams():
             break
     got += stream.flush()
     assert sorted(got) == sorted(whole) and len(whole) > 50
+
+
+def test_thresholds_maximise_f_beta_on_validation():
+    """Two strong and two weak true strokes, five weak false peaks: F1 prefers the high threshold,
+    F3 (recall weighed 3x) the low one that finds every stroke."""
+    act = np.zeros((100, 1), np.float32)
+    act[[10, 30], 0] = 0.9
+    act[[50, 70, 20, 40, 60, 80, 90], 0] = 0.4
+    refs = {"take": [(0.1, 0), (0.3, 0), (0.5, 0), (0.7, 0)]}
+    kwargs = dict(grid=[0.3, 0.6], radius=2, fps=100.0, tolerance_s=0.02, n_classes=1)
+    high, scores = ft.choose_thresholds({"take": act}, refs, beta=1.0, **kwargs)
+    assert high.tolist() == [0.6] and scores[0]["recall"] == 0.5 and scores[0]["precision"] == 1.0
+    low, scores = ft.choose_thresholds({"take": act}, refs, beta=3.0, **kwargs)
+    assert low.tolist() == [0.3] and scores[0]["recall"] == 1.0 and scores[0]["estimates"] == 9
+    assert ft.f_beta(0.0, 0.0, 2.0) == 0.0 and ft.f_beta(0.5, 0.5, 2.0) == pytest.approx(0.5)
+    assert ft.choose_thresholds({"take": act}, {}, **kwargs)[0].tolist() == [0.5]  # no references: the default
 
 
 @pytest.mark.parametrize("n", [100, 16000, 16384, 16000 * 7 + 33])

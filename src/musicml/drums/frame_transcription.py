@@ -277,13 +277,20 @@ def class_scores(activations: Mapping[str, np.ndarray], references: Mapping[str,
              "matched": int(row[2])} for row in counts]
 
 
+def f_beta(precision: float, recall: float, beta: float) -> float:
+    """The F-beta measure (beta = 1: F-measure); 0 when precision and recall are."""
+    denominator = beta ** 2 * precision + recall
+    return 0.0 if denominator == 0 else (1 + beta ** 2) * precision * recall / denominator
+
+
 def choose_thresholds(activations: Mapping[str, np.ndarray], references: Mapping[str, Sequence[tuple[float, int]]],
                       *, grid: Sequence[float], radius: int, fps: float, tolerance_s: float, n_classes: int,
-                      default: float = 0.5) -> tuple[np.ndarray, list[dict]]:
-    """Per-class peak-picking thresholds that maximise onset F on the given (validation) takes.
+                      beta: float = 1.0, default: float = 0.5) -> tuple[np.ndarray, list[dict]]:
+    """Per-class peak-picking thresholds that maximise onset F-beta on the given (validation) takes.
 
-    Ties go to the lower threshold (more recall). A class without references
-    keeps ``default``.
+    ``beta`` > 1 weighs recall ``beta`` times as much as precision (the
+    boundary gate is a recall gate). Ties go to the lower threshold (more
+    recall). A class without references keeps ``default``.
 
     Returns
     -------
@@ -297,8 +304,9 @@ def choose_thresholds(activations: Mapping[str, np.ndarray], references: Mapping
         scores = class_scores(activations, references, thresholds=np.full(n_classes, value, np.float32),
                               radius=radius, fps=fps, tolerance_s=tolerance_s, n_classes=n_classes)
         for c, s in enumerate(scores):
-            if s["references"] and s["f_measure"] > best_f[c] + 1e-12:
-                best[c], best_f[c] = value, s["f_measure"]
+            f = f_beta(s["precision"], s["recall"], beta)
+            if s["references"] and f > best_f[c] + 1e-12:
+                best[c], best_f[c] = value, f
     return best, class_scores(activations, references, thresholds=best, radius=radius, fps=fps,
                               tolerance_s=tolerance_s, n_classes=n_classes)
 

@@ -91,6 +91,7 @@ class TranscriberConfig:
     mix_prob: float = 0.3
     min_gap_ms: float = 30.0
     threshold_grid: tuple = tuple(round(0.05 * k, 2) for k in range(1, 20))
+    threshold_beta: float = 1.0
     threads: int = 1
     extra_takes_per_kit: int = 0  # read by the transcriber_grooves stage (more training takes)
     frames: FrameConfig = field(default_factory=FrameConfig)
@@ -111,8 +112,9 @@ class TranscriberConfig:
         for name in ("epochs", "steps_per_epoch", "batch_size", "convs_per_block", "hidden", "threads"):
             if getattr(cfg, name) < 1:
                 raise ConfigError(f"transcriber.{name} must be >= 1, got {getattr(cfg, name)!r}")
-        if not cfg.channels or not all(0 < g < 1 for g in cfg.threshold_grid):
-            raise ConfigError("transcriber: channels must be non-empty and threshold_grid values in (0, 1)")
+        if not cfg.channels or not all(0 < g < 1 for g in cfg.threshold_grid) or not cfg.threshold_beta > 0:
+            raise ConfigError("transcriber: channels must be non-empty, threshold_grid values in (0, 1) and "
+                              "threshold_beta > 0")
         return cfg
 
     def architecture(self) -> dict:
@@ -236,12 +238,13 @@ def take_activations(model: nn.Module, take: TakeFrames, cfg: TranscriberConfig,
 
 def validate(model: nn.Module, takes: Sequence[TakeFrames], cfg: TranscriberConfig, *, window_s: float,
              hop_s: float, tolerance_s: float, n_classes: int) -> tuple[float, np.ndarray, list[dict]]:
-    """Macro onset F on ``takes`` at per-class best thresholds; returns (macro F, thresholds, per-class scores)."""
+    """Macro onset F on ``takes`` at the per-class thresholds of best F-beta (``cfg.threshold_beta``); returns
+    (macro F, thresholds, per-class scores)."""
     acts = {t.name: take_activations(model, t, cfg, window_s=window_s, hop_s=hop_s) for t in takes}
     refs = {t.name: t.references for t in takes}
     thresholds, scores = choose_thresholds(acts, refs, grid=cfg.threshold_grid,
                                            radius=peak_radius(cfg.min_gap_ms, cfg.frames), fps=cfg.frames.fps,
-                                           tolerance_s=tolerance_s, n_classes=n_classes)
+                                           tolerance_s=tolerance_s, n_classes=n_classes, beta=cfg.threshold_beta)
     present = [s["f_measure"] for s in scores if s["references"]]
     return (float(np.mean(present)) if present else 0.0), thresholds, scores
 
