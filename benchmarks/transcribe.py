@@ -1,11 +1,12 @@
 """Streaming transcription speed on one core: seconds of audio per CPU second, and peak memory.
 
 Renders a 3-minute backbeat take (120 BPM, every class, a synth kit outside the
-training kits) and transcribes it with models/drum_classifier.onnx, one thread
-everywhere. The goal is >= 50x real time. Also prints how well the onsets and
+training kits) and transcribes it with models/drum_classifier.onnx (the onsets
+method) or, given --model models/transcriber.onnx, the frame transcriber, one
+thread everywhere. The goal is >= 50x real time. Also prints how well the onsets and
 labels match the exact annotations (50 ms tolerance).
 
-    python benchmarks/transcribe.py [--seconds 180] [--model models/drum_classifier.onnx]
+    python benchmarks/transcribe.py [--seconds 180] [--model models/drum_classifier.onnx | models/transcriber.onnx]
 """
 
 from __future__ import annotations
@@ -27,8 +28,7 @@ from pathlib import Path  # noqa: E402
 from musicml.drums.boundary import match_onsets, onset_scores  # noqa: E402
 from musicml.drums.synth import make_kit, render_take, write_wav  # noqa: E402
 from musicml.drums.takes import backbeat_hits  # noqa: E402
-from musicml.drums.transcribe import StreamConfig, transcribe_file  # noqa: E402
-from musicml.inference import OnnxClassifier  # noqa: E402
+from musicml.drums.transcribe import StreamConfig, load_transcriber, method_of, transcribe  # noqa: E402
 
 
 # The child reports its own high-water mark: a parent's RUSAGE_CHILDREN inherits the parent's own
@@ -56,23 +56,25 @@ def main() -> None:
     parser.add_argument("--model", default="models/drum_classifier.onnx")
     parser.add_argument("--kit", type=int, default=40, help="Synth kit index (training uses 0-31).")
     args = parser.parse_args()
-    model = OnnxClassifier.load(args.model, threads=1)
+    config = StreamConfig(method=method_of(args.model, "onsets"))
+    model = load_transcriber(config, args.model, threads=1)
+    sr = model.mel.sr if config.method == "onsets" else model.frames.sr
     hits = backbeat_hits(args.seconds - 1.0, bpm=120, seed=99)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "groove.wav"
-        write_wav(path, render_take(make_kit(args.kit, seed=99), hits, sr=model.mel.sr, seed=99), model.mel.sr)
+        write_wav(path, render_take(make_kit(args.kit, seed=99), hits, sr=sr, seed=99), sr)
         # Warm-up on a short take: imports and first-call set-up are not streaming cost.
         short = Path(tmp) / "short.wav"
-        write_wav(short, render_take(make_kit(args.kit, seed=99), hits[:8], sr=model.mel.sr, seed=99), model.mel.sr)
-        list(transcribe_file(short, model, StreamConfig(), progress=False))
+        write_wav(short, render_take(make_kit(args.kit, seed=99), hits[:8], sr=sr, seed=99), sr)
+        list(transcribe(short, model, config, progress=False))
         cpu, wall = time.process_time(), time.perf_counter()
-        events = list(transcribe_file(path, model, StreamConfig(), progress=False))
+        events = list(transcribe(path, model, config, progress=False))
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         # Memory must not grow with length: the short take and the long one need the same.
         rss_short = _peak_rss_mb(short, args.model, Path(tmp) / "short.jsonl")
         rss_long = _peak_rss_mb(path, args.model, Path(tmp) / "long.jsonl")
     duration = max(h.onset_s for h in hits) + 1.5
-    print(f"transcribe: {duration:.0f} s of audio, {len(hits)} strikes -> {len(events)} events")
+    print(f"transcribe ({config.method}): {duration:.0f} s of audio, {len(hits)} strikes -> {len(events)} events")
     print(f"speed: {duration / cpu:.1f}x real time per CPU second ({cpu:.2f} s CPU, {wall:.2f} s wall, 1 thread)")
     print(f"memory: peak RSS of `musicml transcribe` {rss_long:.0f} MB on this take, "
           f"{rss_short:.0f} MB on a {hits[7].onset_s + 1.5:.0f} s take")

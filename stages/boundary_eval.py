@@ -17,7 +17,8 @@ from musicml.taxonomy import UNKNOWN
 def main(
     params: Path = typer.Option("params.yaml", help="Params file; reads `boundary` and `transcribe`."),
     pack: Path = typer.Option("data/processed/boundary/labels.jsonl", help="Boundary pack (boundary_pack)."),
-    model: Path = typer.Option("models/drum_classifier.onnx", help="Exported ONNX model."),
+    model: Path = typer.Option(None, help="Exported ONNX model; default: the one of `transcribe.method` "
+                                          "(models/transcriber.onnx or models/drum_classifier.onnx)."),
     predictions: Path = typer.Option("data/processed/boundary/predictions.jsonl",
                                      help="Transcription (take, time_s, label, confidence): written here, "
                                           "or read with --score-only."),
@@ -34,21 +35,24 @@ def main(
         table = read_predictions(predictions, takes=takes)
         classes = sorted({r.label for r in references} - {UNKNOWN})  # open-set events are not a class
     else:
-        from musicml.drums.transcribe import StreamConfig, transcribe_file
-        from musicml.inference import OnnxClassifier
+        from musicml.drums.transcribe import StreamConfig, load_transcriber, method_of, transcribe
 
-        classifier = OnnxClassifier.load(model)
-        config = StreamConfig.from_params(section(p, "transcribe"))
-        rows = [{"take": take, **event.to_json()} for take in takes for event in transcribe_file(take, classifier,
-                                                                                                  config)]
+        stream = section(p, "transcribe")
+        # An explicit --model decides the method by its kind; otherwise `transcribe.method` picks the model.
+        config = StreamConfig.from_params(stream, method=None if model is None else
+                                          method_of(model, stream.get("method", "onsets")))
+        transcriber = load_transcriber(config, model)
+        rows = [{"take": take, **event.to_json()} for take in takes
+                for event in transcribe(take, transcriber, config)]
         table = pd.DataFrame(rows, columns=["take", "time_s", "label", "confidence"])
         write_jsonl(table, predictions)
-        classes = classifier.classes
+        classes = transcriber.classes
     report = evaluate_boundaries(references, table, classes=classes, tolerance_s=cfg["tolerance_ms"] / 1000,
                                  min_macro_recall=cfg["min_macro_recall"])
+    report["method"] = "score-only" if score_only else config.method
     write_json(metrics, report)
     gate = report["gates"]["macro_recall"]
-    print(f"boundary_eval: {report['takes']} takes, boundary macro recall {report['macro_recall']:.4f} "
+    print(f"boundary_eval: {report['takes']} takes ({report['method']}), boundary macro recall {report['macro_recall']:.4f} "
           f"(gate {gate['threshold']}: {'pass' if gate['passed'] else 'FAIL'}), onset macro F "
           f"{report['macro_f_measure']:.4f} over {report['references']} events")
     if cfg["strict"] and not gate["passed"]:

@@ -26,6 +26,8 @@ OUTPUTS = [
     "metrics/report.html",
     "metrics/align_qc.json", "data/interim/align/synth/session.json",
     "data/processed/boundary/labels.jsonl", "metrics/boundary.json",
+    "data/interim/transcriber/grooves.parquet", "models/transcriber.pt", "models/transcriber.onnx", "metrics/transcriber_train.json",
+    "metrics/plots/transcriber_curve.csv", "metrics/transcriber_export.json", "metrics/transcriber_validation.json",
     "data/raw/genmeta/default", "data/processed/genmeta/export/train.jsonl", "metrics/gen_stats.json",
     "metrics/plots/gen_quality_hist.csv",
 ]
@@ -44,6 +46,16 @@ def test_repro_builds_every_output_then_does_nothing(reproduced):
     gate = next(g for g in health["gating_results"] if g["gate"] == "required_techniques")
     assert gate["passed"] and {"metric_modulation", "variable_meter"} <= set(gate["threshold"]), gate
     assert json.loads((repo / "metrics/merge.json").read_text())["events_per_source"]["grooves"] > 0
+    # The transcriber's extra takes are played on training kits only (the split by kit holds), and
+    # boundary_eval scores the method params choose.
+    import pandas as pd
+
+    dataset = pd.read_parquet(repo / "data/interim/dataset.parquet")
+    extra = pd.read_parquet(repo / "data/interim/transcriber/grooves.parquet")
+    assert len(extra) and set(extra["session_id"]) <= set(dataset.loc[dataset["split"] == "train", "session_id"])
+    assert json.loads((repo / "metrics/boundary.json").read_text())["method"] == "frames"
+    validation = json.loads((repo / "metrics/transcriber_validation.json").read_text())
+    assert {"frames", "onsets", "better"} <= set(validation)
 
     second = dvc("repro", cwd=repo)
     assert second.returncode == 0, second.stderr
@@ -70,7 +82,8 @@ def test_experiments_and_metrics_compare_across_commits(reproduced, tmp_path):
 
 
 DATA_STAGES = ("ingest_synth", "ingest_hydrogen", "ingest_soundfont", "ingest_manifest", "ingest_grooves",
-               "ingest_audio_midi", "merge_manifests", "split", "health", "weights", "augment", "features")
+               "ingest_audio_midi", "merge_manifests", "split", "health", "weights", "augment", "features",
+               "transcriber_grooves")
 
 
 def test_data_stages_are_deterministic(reproduced, tmp_path):

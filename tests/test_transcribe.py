@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import ROOT
 from musicml.drums import transcribe as tr
 from musicml.drums.boundary import match_onsets
 from musicml.errors import ConfigError, InputError
 from musicml.features import MelConfig, log_mel, log_mel_batch
 from musicml.inference import OnnxClassifier
-from transcribe_helpers import MEL, export_random_model, onset_errors, write_take
+from transcribe_helpers import MEL, export_random_model, onset_errors, run_cli, write_take
 
 
 @pytest.fixture(scope="module")
@@ -165,26 +161,6 @@ def test_bad_files(tmp_path, model):
 def test_bad_config(bad):
     with pytest.raises(ConfigError):
         tr.StreamConfig.from_params(bad)
-
-
-def run_cli(*args, cwd):
-    # torch is made unimportable: transcription must run on onnxruntime alone.
-    code = textwrap.dedent(f"""
-        import importlib.abc, sys
-
-        class BlockTorch(importlib.abc.MetaPathFinder):
-            def find_spec(self, name, path=None, target=None):
-                if name == "torch" or name.startswith("torch."):
-                    raise ImportError("torch is blocked in this test")
-
-        sys.meta_path.insert(0, BlockTorch())
-        from musicml.cli import main
-        sys.argv = ["musicml"] + {list(map(str, args))!r}
-        main()
-    """)
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=300)
 
 
 def test_cli_without_torch(tmp_path, take, model_path):

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from conftest import ROOT
 
 from musicml.drums.export import export_onnx
 from musicml.drums.model import DrumClassifierCNN
@@ -38,3 +44,23 @@ def onset_errors(found: list[float], truth: list[float]) -> np.ndarray:
     """For every true onset, the distance (s) to the nearest found one."""
     found_arr = np.asarray(sorted(found))
     return np.array([np.min(np.abs(found_arr - t)) if found_arr.size else np.inf for t in truth])
+
+
+def run_cli(*args, cwd) -> subprocess.CompletedProcess:
+    """`musicml *args` in a fresh process where torch cannot be imported: transcription runs on onnxruntime alone."""
+    code = textwrap.dedent(f"""
+        import importlib.abc, sys
+
+        class BlockTorch(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name == "torch" or name.startswith("torch."):
+                    raise ImportError("torch is blocked in this test")
+
+        sys.meta_path.insert(0, BlockTorch())
+        from musicml.cli import main
+        sys.argv = ["musicml"] + {list(map(str, args))!r}
+        main()
+    """)
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=300)

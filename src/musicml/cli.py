@@ -663,30 +663,37 @@ def sweep_cmd(
 @app.command()
 def transcribe(
     audio: Path = typer.Argument(..., help="Recording to transcribe (wav, flac, ogg ...; any length)."),
-    model: Path = typer.Option("models/drum_classifier.onnx", help="Exported ONNX model (torch not needed)."),
+    model: Path = typer.Option(None, help="Exported ONNX model (torch not needed); default: "
+                                          "models/transcriber.onnx for --method frames, "
+                                          "models/drum_classifier.onnx for --method onsets."),
     out: Path = typer.Option(..., help="JSONL to write: one event a line (time_s, label, confidence)."),
     params: Path = typer.Option("params.yaml", help="Reads the `transcribe` section when present."),
+    method: str = typer.Option(None, help="frames: the frame-level transcriber; onsets: onset detection + the "
+                                          "one-shot classifier (default: the kind of --model when given, "
+                                          "else params `transcribe.method`)."),
     window_ms: float = typer.Option(None, help="Analysis window (default: params, 2048)."),
     hop_ms: float = typer.Option(None, help="Hop between windows (default: params, 512)."),
-    onset_threshold: float = typer.Option(None, help="Onset sensitivity: lower finds quieter hits "
-                                                     "(default: params, 0.1)."),
-    probabilities: bool = typer.Option(False, help="Add every class's probability to each event."),
+    onset_threshold: float = typer.Option(None, help="Onsets method: onset sensitivity, lower finds quieter "
+                                                     "hits (default: params, 0.1)."),
+    probabilities: bool = typer.Option(False, help="Onsets method: add every class's probability to each event."),
     progress: bool = typer.Option(None, help="Progress bar on stderr (default: for files over 30 s)."),
 ) -> None:
-    """Find the drum hits in a recording and classify each one, streaming window by window.
+    """Find the drum hits in a recording and label them, streaming window by window.
 
     Only a window (plus context) of the file is in memory at a time. Silent
     audio gives an empty file. A kick under a hi-hat is two events at one time.
     """
     from musicml.config import load_yaml
-    from musicml.drums.transcribe import StreamConfig, transcribe_file, write_events_jsonl
-    from musicml.inference import OnnxClassifier
+    from musicml.drums.transcribe import StreamConfig, load_transcriber, method_of, transcribe as run, \
+        write_events_jsonl
 
     section_params = load_yaml(params).get("transcribe", {}) if params.exists() else {}
+    if method is None and model is not None:
+        method = method_of(model, section_params.get("method", "onsets"))
     config = StreamConfig.from_params(section_params, window_ms=window_ms, hop_ms=hop_ms,
-                                      onset_threshold=onset_threshold)
-    events = transcribe_file(audio, OnnxClassifier.load(model), config, with_probabilities=probabilities,
-                             progress=progress)
+                                      onset_threshold=onset_threshold, method=method)
+    events = run(audio, load_transcriber(config, model), config, with_probabilities=probabilities,
+                 progress=progress)
     count = write_events_jsonl(events, out)
     typer.echo(f"transcribe: {count} events -> {out}", err=True)
 

@@ -139,8 +139,7 @@ def read_pack(path: str | os.PathLike) -> list[Reference]:
     """
     path = str(path)
     seen: dict[tuple[str, str], float] = {}
-    boundary: dict[tuple[str, str], bool] = {}
-    labels: dict[tuple[str, str], list[str]] = {}
+    rows = []
     for lineno, row in iter_jsonl(path):
         for name, kind in (("take", str), ("window", int), ("events", list)):
             if name not in row:
@@ -166,6 +165,20 @@ def read_pack(path: str | os.PathLike) -> list[Reference]:
                 raise InputError(path, f"event {key[1]} has onset {onset} here but {seen[key]} in an earlier window",
                                  line=lineno, field="events.onset_s")
             seen[key] = float(onset)
+        rows.append(row)
+    return pack_references(rows)
+
+
+def pack_references(rows: Iterable[Mapping]) -> list[Reference]:
+    """The unique strikes of boundary-pack rows (as :func:`pack_windows` makes them), in take and time order;
+    an event is a boundary event when any window flags it near an edge."""
+    seen: dict[tuple[str, str], float] = {}
+    boundary: dict[tuple[str, str], bool] = {}
+    labels: dict[tuple[str, str], list[str]] = {}
+    for row in rows:
+        for event in row["events"]:
+            key = (row["take"], str(event["event_id"]))
+            seen[key] = float(event["onset_s"])
             labels[key] = event["labels"]
             boundary[key] = boundary.get(key, False) or bool(event.get("near_start")) or bool(event.get("near_end"))
     return [Reference(take, event_id, seen[(take, event_id)], label, boundary[(take, event_id)])

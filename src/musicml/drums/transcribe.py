@@ -36,6 +36,10 @@ from musicml.features import MelConfig, log_mel_batch
 from musicml.inference import OnnxClassifier
 
 
+#: Transcription methods and the model each uses by default.
+METHODS = {"frames": "models/transcriber.onnx", "onsets": "models/drum_classifier.onnx"}
+
+
 @dataclass(frozen=True)
 class StreamConfig:
     """How a recording is walked, where onsets are found and which labels are reported.
@@ -59,6 +63,11 @@ class StreamConfig:
         Silence each clip from the next onset on. The model learned hits that ring
         out alone; in a groove the next stroke (often louder) would otherwise
         dominate the clip. On backbeat takes this triples accuracy at true onsets.
+    method : str
+        ``frames``: the frame-level transcriber (:mod:`musicml.drums.frame_transcription`,
+        default model ``models/transcriber.onnx``) finds and labels strokes in one
+        pass; the onset settings above do not apply to it. ``onsets``: onset
+        detection, then the one-shot classifier on each onset's clip.
     """
 
     window_ms: float = 2048.0
@@ -68,8 +77,11 @@ class StreamConfig:
     min_gap_ms: float = 30.0
     extra_label_min_prob: float = 0.08
     mask_next_onset: bool = True
+    method: str = "onsets"
 
     def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ConfigError(f"transcribe.method must be one of {sorted(METHODS)}, got {self.method!r}")
         for name in ("window_ms", "hop_ms", "onset_threshold", "min_gap_ms"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
@@ -389,3 +401,42 @@ def write_events_jsonl(events: Iterator[Event], out: str | os.PathLike) -> int:
             handle.write(json.dumps(event.to_json(), sort_keys=True) + "\n")
             count += 1
     return count
+
+
+def method_of(model_path: str | os.PathLike, default: str) -> str:
+    """``frames`` or ``onsets``: which method an exported model serves, from its metadata; ``default`` when
+    the file cannot be read (loading it then reports why)."""
+    import onnx
+
+    try:
+        proto = onnx.load(str(model_path), load_external_data=False)
+    except Exception:  # missing or not ONNX: the loader's error names the file
+        return default
+    from musicml.drums.frame_transcription import METADATA_FRAMES
+
+    return "frames" if any(p.key == METADATA_FRAMES for p in proto.metadata_props) else "onsets"
+
+
+def load_transcriber(config: StreamConfig, model_path: str | os.PathLike | None = None, *,
+                     threads: int | None = None):
+    """The model ``config.method`` runs: a :class:`~musicml.drums.frame_transcription.FrameTranscriber`
+    (``frames``) or an :class:`OnnxClassifier` (``onsets``); ``model_path`` defaults to :data:`METHODS`."""
+    path = model_path if model_path is not None else METHODS[config.method]
+    if config.method == "frames":
+        from musicml.drums.frame_transcription import FrameTranscriber
+
+        return FrameTranscriber.load(path, threads=threads)
+    return OnnxClassifier.load(path, threads=threads)
+
+
+def transcribe(path: str | os.PathLike, model, config: StreamConfig, *, with_probabilities: bool = False,
+               progress: bool | None = None) -> Iterator[Event]:
+    """Transcribe with whichever model :func:`load_transcriber` gave (same windows, same events)."""
+    if isinstance(model, OnnxClassifier):
+        return transcribe_file(path, model, config, with_probabilities=with_probabilities, progress=progress)
+    from musicml.drums.frame_transcription import transcribe_frames
+
+    if with_probabilities:
+        raise ConfigError("--probabilities applies to the onsets method only (the frame transcriber reports "
+                          "each class's activation as its confidence)")
+    return transcribe_frames(path, model, window_ms=config.window_ms, hop_ms=config.hop_ms, progress=progress)
