@@ -15,6 +15,26 @@ from musicml.features import MelConfig, cut_clip, log_mel
 from musicml.manifest import iter_jsonl
 
 
+def open_session(path: str | os.PathLike, *, threads: int | None = None):
+    """An onnxruntime CPU session of the model at ``path``; ``threads`` caps its intra-op threads.
+
+    A missing or unloadable file is an :class:`InputError` naming it, for every
+    exported model (the classifier, the frame transcriber).
+    """
+    import onnxruntime as ort  # imported on first use: importing this module stays light
+
+    path = str(path)
+    if not os.path.exists(path):
+        raise InputError(path, "model file not found")
+    try:
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise InputError(path, f"not a loadable ONNX model: {exc}") from exc
+
+
 @dataclass
 class OnnxClassifier:
     """An onnxruntime session plus the classes and feature config stored in the model."""
@@ -30,18 +50,8 @@ class OnnxClassifier:
     @classmethod
     def load(cls, path: str | os.PathLike, *, threads: int | None = None) -> "OnnxClassifier":
         """Open an exported model; ``threads`` caps onnxruntime's intra-op threads (default: all cores)."""
-        import onnxruntime as ort
-
         path = str(path)
-        if not os.path.exists(path):
-            raise InputError(path, "model file not found")
-        try:
-            options = ort.SessionOptions()
-            if threads:
-                options.intra_op_num_threads = threads
-            session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-        except Exception as exc:
-            raise InputError(path, f"not a loadable ONNX model: {exc}") from exc
+        session = open_session(path, threads=threads)
         meta = session.get_modelmeta().custom_metadata_map
         if "musicml.classes" not in meta or "musicml.features" not in meta:
             raise InputError(path, "ONNX model lacks musicml metadata (classes, features); export it with musicml")

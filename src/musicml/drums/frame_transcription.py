@@ -368,18 +368,10 @@ class FrameTranscriber:
     @classmethod
     def load(cls, path: str | os.PathLike, *, threads: int | None = None) -> "FrameTranscriber":
         """Open an exported transcriber; ``threads`` caps onnxruntime's intra-op threads (default: all cores)."""
-        import onnxruntime as ort
+        from musicml.inference import open_session
 
         path = str(path)
-        if not os.path.exists(path):
-            raise InputError(path, "model file not found")
-        try:
-            options = ort.SessionOptions()
-            if threads:
-                options.intra_op_num_threads = threads
-            session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-        except Exception as exc:
-            raise InputError(path, f"not a loadable ONNX model: {exc}") from exc
+        session = open_session(path, threads=threads)
         meta = session.get_modelmeta().custom_metadata_map
         missing = [k for k in (METADATA_CLASSES, METADATA_FRAMES, METADATA_PEAKS) if k not in meta]
         if missing:
