@@ -88,9 +88,13 @@ def test_template_labels_follow_the_seed_definitions(library):
                 assert slots & PROJECT_SLOTS or PROJECT_WORDS.search(pattern), (template.id, pattern)
     # Song sections are never drawn from track or clip names.
     assert not set(library.slots["section"]) & set(library.slots["tname"])
+    # In an Arranger-only request "track" is the song ("a {genre} track"), never a place in the project.
+    for template in library.by_category("arranger"):
+        for pattern in template.patterns:
+            assert not re.search(r"(?<!\{genre\} )(?<!\{mood\} )\btracks?\b", pattern), (template.id, pattern)
     # Requests that need neither agent come in many kinds: questions, how-tos, explanations, feedback, chit-chat.
     neither = {t.operation for t in library.templates if not t.needs_daw and not t.needs_arranger}
-    assert {"question", "explanation", "feedback", "chit_chat"} <= neither
+    assert {"question", "explanation", "feedback", "chit_chat", "statement"} <= neither
 
 
 def test_generate_has_exact_shares_is_deterministic_and_mostly_unique(library):
