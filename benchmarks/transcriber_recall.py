@@ -7,6 +7,9 @@ recall; then the same at the thresholds stored in the model (chosen by
 transcriber_train for onset F). Answers "is the 0.95 gate a threshold away, or
 does the network not see those strokes?" without touching the test takes.
 
+With transcriber_grooves' held-out takes (--heldout, split `val`), the
+validation takes of the dataset and those are streamed together.
+
     python benchmarks/transcriber_recall.py [--model models/transcriber.onnx] [--thresholds 0.05 0.1 0.2]
 """
 
@@ -29,11 +32,16 @@ def main() -> None:
     parser.add_argument("--model", default="models/transcriber.onnx")
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--dataset", default="data/interim/dataset.parquet")
+    parser.add_argument("--heldout", default="data/interim/transcriber/heldout.parquet",
+                        help="more validation takes (transcriber_grooves); '' for the dataset's alone")
     parser.add_argument("--thresholds", type=float, nargs="+", default=[0.05, 0.1, 0.2, 0.3])
     args = parser.parse_args()
     p = load_yaml(args.params)
     cfg, stream = section(p, "boundary"), section(p, "transcribe")
     events = held_out_takes(read_events(args.dataset), source=cfg["source"], split="val", origin=args.dataset)
+    if args.heldout:
+        more = held_out_takes(read_events(args.heldout), source=cfg["source"], split="val", origin=args.heldout)
+        events = pd.concat([events, more], ignore_index=True)
     durations = {path: audio_duration(path) for path in sorted(events["audio_path"].unique())}
     references = pack_references(pack_windows(events, durations, window_s=stream["window_ms"] / 1000,
                                               hop_s=stream["hop_ms"] / 1000, margin_s=cfg["margin_ms"] / 1000))

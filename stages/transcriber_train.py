@@ -22,6 +22,9 @@ def main(
                                                                       "of `boundary.source` and their labels."),
     extra: Path = typer.Option("data/interim/transcriber/grooves.parquet",
                                help="More takes of the training kits (transcriber_grooves); may be empty."),
+    heldout: Path = typer.Option("data/interim/transcriber/heldout.parquet",
+                                 help="More takes of the held-out kits (transcriber_grooves): its `val` takes join "
+                                      "the validation takes; may be empty."),
     out: Path = typer.Option("models/transcriber.pt", help="Trained weights, classes, frames and thresholds."),
     metrics: Path = typer.Option("metrics/transcriber_train.json", help="Training figures, validation onset "
                                                                        "scores and the chosen thresholds."),
@@ -36,6 +39,9 @@ def main(
     events = read_events(dataset)
     train = held_out_takes(events, source=bounds["source"], split="train", origin=str(dataset))
     val = held_out_takes(events, source=bounds["source"], split="val", origin=str(dataset))
+    more_val = held_out_takes(read_events(heldout), source=bounds["source"], split="val", origin=str(heldout))
+    if len(more_val):
+        val = pd.concat([val, more_val], ignore_index=True)
     more = read_events(extra)
     if len(more):
         train = pd.concat([train, more.assign(split="train")], ignore_index=True)

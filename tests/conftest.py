@@ -52,7 +52,8 @@ def tiny_params(**overrides) -> dict:
         params["midi"]["eval"].update(trees=10, bootstrap_iterations=50)
     if "transcriber" in params:  # the frame transcriber: a few steps of a very small network
         params["transcriber"].update(epochs=1, steps_per_epoch=2, batch_size=4, channels=[8], hidden=8,
-                                     threshold_grid=[0.3, 0.5], extra_takes_per_kit=1)
+                                     threshold_grid=[0.3, 0.5], extra_takes_per_kit=1,
+                                     heldout_takes_per_kit=1)
     if "align" in params:  # a 4-second multi-mic take
         params["align"]["synth"].update(seconds=4, sr=16000)
     for dotted, value in overrides.items():

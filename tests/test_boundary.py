@@ -13,8 +13,9 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import maximum_bipartite_matching
 
 from conftest import ROOT
-from musicml.drums.boundary import (Reference, evaluate_boundaries, match_onsets, onset_scores, pack_windows,
-                                    plan_boundary_windows, read_pack, read_predictions)
+from musicml.drums.boundary import (Reference, evaluate_boundaries, evaluate_with_base, extra_pack_takes,
+                                    match_onsets, onset_scores, pack_windows, plan_boundary_windows, read_pack,
+                                    read_predictions)
 from musicml.errors import GateError, InputError
 from musicml.manifest import events_frame, write_events
 from transcribe_helpers import export_random_model, write_take
@@ -145,6 +146,30 @@ def test_evaluation_scores_and_gate():
     assert empty["macro_recall"] == 0.0 and empty["estimates"] == 0
 
 
+def test_extra_takes_are_scored_with_the_base_takes_and_apart():
+    references = refs((0.5, "kick", True), (1.0, "snare", True))
+    references += [Reference("b.wav", "b1", 0.5, "kick", True), Reference("b.wav", "b2", 1.0, "snare", True)]
+    # Take a.wav (the dataset's) is transcribed perfectly, the extra take b.wav misses its snare.
+    predictions = pd.concat([preds((0.5, "kick"), (1.0, "snare")),
+                             pd.DataFrame([{"take": "b.wav", "time_s": 0.5, "label": "kick"}])], ignore_index=True)
+    kw = dict(classes=["kick", "snare"], tolerance_s=0.05, min_macro_recall=0.95)
+    report = evaluate_with_base(references, predictions, extra_takes={"b.wav"}, **kw)
+    assert report["takes"] == 2 and report["macro_recall"] == 0.75 and not report["gates"]["macro_recall"]["passed"]
+    base = report["base_takes"]
+    assert base["takes"] == 1 and base["macro_recall"] == 1.0 and "gates" not in base
+    assert base["per_class"]["snare"]["boundary_events"] == 1
+    assert "base_takes" not in evaluate_with_base(references, predictions, extra_takes=set(), **kw)
+
+
+def test_extra_flags_of_a_pack(tmp_path):
+    path = write_pack(tmp_path / "labels.jsonl", [pack_row(), {**pack_row(take="b.wav"), "extra": True},
+                                                  {**pack_row(take="c.wav"), "extra": False}])
+    assert extra_pack_takes(path) == {"b.wav"}
+    write_pack(path, [{**pack_row(take="b.wav"), "extra": "yes"}])
+    with pytest.raises(InputError, match="field 'extra'"):
+        extra_pack_takes(path)
+
+
 # --- the stages, on a fixture take -------------------------------------------------------------
 
 
@@ -165,6 +190,14 @@ def workdir(tmp_path_factory):
     frame = events_frame([{k: v for k, v in r.items() if k != "split"} for r in rows])
     frame["split"] = [r["split"] for r in rows]
     write_events(frame, root / "data" / "dataset.parquet")
+    # transcriber_grooves' manifest of more held-out takes: one more take of the test kit, one of a validation kit.
+    more = write_take(root / "data" / "extra.wav", seconds=3.0, seed=4, kit_index=5)
+    rows = [{"event_id": f"x{s}-{i}", "source": "grooves", "session_id": s, "kit": "k5",
+             "audio_path": "data/extra.wav" if split == "test" else "data/val.wav", "onset_s": h.onset_s,
+             "label": h.label, "split": split} for s, split in (("g1", "test"), ("g3", "val")) for i, h in enumerate(more)]
+    frame = events_frame([{k: v for k, v in r.items() if k != "split"} for r in rows])
+    frame["split"] = [r["split"] for r in rows]
+    write_events(frame, root / "data" / "heldout.parquet")
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     # The onsets method: model.onnx is a one-shot classifier (the frame transcriber: test_transcriber).
     (root / "params.yaml").write_text(yaml.safe_dump({"transcribe": {**params["transcribe"], "method": "onsets"},
@@ -183,24 +216,29 @@ def stage_main(name):
 @pytest.mark.slow
 def test_stages_end_to_end(workdir, run_stage):
     root, hits = workdir
-    run_stage("boundary_pack", "--dataset", "data/dataset.parquet", "--out", "pack.jsonl", cwd=root)
+    run_stage("boundary_pack", "--dataset", "data/dataset.parquet", "--extra", "data/heldout.parquet", "--out",
+              "pack.jsonl", cwd=root)
     windows = [json.loads(line) for line in (root / "pack.jsonl").read_text().splitlines()]
-    assert {w["take"] for w in windows} == {"data/take.wav"}  # only the held-out take
+    # The held-out take and the extra take of the test split (not the training or the validation take).
+    assert {w["take"]: w["extra"] for w in windows} == {"data/take.wav": False, "data/extra.wav": True}
     assert sum(w["n_boundary"] for w in windows) > 0
-    assert {e["onset_s"] for w in windows for e in w["events"]} == {round(h.onset_s, 6) for h in hits}
+    assert {e["onset_s"] for w in windows if not w["extra"] for e in w["events"]} == {round(h.onset_s, 6)
+                                                                                       for h in hits}
 
     proc = run_stage("boundary_eval", "--pack", "pack.jsonl", "--model", "model.onnx", "--predictions", "pred.jsonl",
                      "--metrics", "boundary.json", cwd=root)
     report = json.loads((root / "boundary.json").read_text())
     assert {"macro_recall", "macro_f_measure", "per_class", "gates"} <= set(report)
     assert set(report["per_class"]["kick"]) >= {"boundary_recall", "f_measure", "precision", "recall"}
-    assert report["references"] == len(hits) and "boundary macro recall" in proc.stdout
+    assert report["takes"] == 2 and "boundary macro recall" in proc.stdout
+    assert report["base_takes"]["takes"] == 1 and report["base_takes"]["references"] == len(hits)
     predicted = [json.loads(line) for line in (root / "pred.jsonl").read_text().splitlines()]
     assert predicted and set(predicted[0]) == {"take", "time_s", "label", "confidence"}
 
     # Scoring the annotations themselves: every class recalled, the gate passes.
-    (root / "perfect.jsonl").write_text("".join(json.dumps({"take": "data/take.wav", "time_s": h.onset_s,
-                                                            "label": h.label}) + "\n" for h in hits))
+    references = read_pack(root / "pack.jsonl")
+    (root / "perfect.jsonl").write_text("".join(json.dumps({"take": r.take, "time_s": r.onset_s, "label": r.label})
+                                                + "\n" for r in references))
     run_stage("boundary_eval", "--pack", "pack.jsonl", "--predictions", "perfect.jsonl", "--score-only",
               "--metrics", "perfect.json", cwd=root)
     perfect = json.loads((root / "perfect.json").read_text())
@@ -211,7 +249,7 @@ def test_strict_gate_fails_after_writing_the_report(workdir, monkeypatch):
     root, _ = workdir
     monkeypatch.chdir(root)
     stage_main("boundary_pack")(params=Path("params.yaml"), dataset=Path("data/dataset.parquet"),
-                                out=Path("strict_pack.jsonl"))
+                                extra=Path("data/heldout.parquet"), out=Path("strict_pack.jsonl"))
     (root / "half.jsonl").write_text(json.dumps({"take": "data/take.wav", "time_s": 0.25, "label": "kick"}) + "\n")
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["boundary"]["strict"] = True
@@ -230,7 +268,7 @@ def test_no_held_out_takes_give_an_empty_pack(workdir, monkeypatch):
     (root / "nothing.yaml").write_text(yaml.safe_dump(params))
     with pytest.warns(UserWarning, match="no events with source 'nothing'"):
         stage_main("boundary_pack")(params=Path("nothing.yaml"), dataset=Path("data/dataset.parquet"),
-                                    out=Path("none.jsonl"))
+                                    extra=Path("data/heldout.parquet"), out=Path("none.jsonl"))
     assert (root / "none.jsonl").read_text() == ""
     stage_main("boundary_eval")(params=Path("nothing.yaml"), pack=Path("none.jsonl"), model=Path("model.onnx"),
                                 predictions=Path("none_pred.jsonl"), score_only=False, metrics=Path("none.json"))

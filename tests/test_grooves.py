@@ -188,6 +188,36 @@ def test_stage_script_writes_the_source_and_skips_when_disabled(rendered, tmp_pa
     assert "disabled" in proc.stdout and len(read_events(tmp_path / "data/interim/sources/grooves.parquet")) == 0
 
 
+def test_transcriber_grooves_play_each_kit_in_its_split(rendered, tmp_path, run_stage):
+    """transcriber_grooves: extra takes of the training kits, held-out takes of the validation and test kits."""
+    _, kits, _ = rendered
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["sources"]["grooves"].update(take_s=2.0, kit_sources=["synth"])
+    params["drum_midi"]["calibration"] = str(ROOT / "configs/openness_calibration.json")
+    params["transcriber"].update(extra_takes_per_kit=1, heldout_takes_per_kit=2)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    sessions = sorted(kits["session_id"].unique())
+    split_of = dict(zip(sessions, ["train", "train", "val", "test"]))
+    write_events(kits.assign(split=kits["session_id"].map(split_of)), tmp_path / "dataset.parquet")
+    write_events(kits, tmp_path / "synth.parquet")
+    common = ["--taxonomy", str(ROOT / "configs/taxonomy.yaml"), "--kits", "synth.parquet",
+              "--dataset", "dataset.parquet"]
+    run_stage("transcriber_grooves", *common, cwd=tmp_path)
+    train = read_events(tmp_path / "data/interim/transcriber/grooves.parquet")
+    held = read_events(tmp_path / "data/interim/transcriber/heldout.parquet")
+    assert set(train["split"]) == {"train"} and set(train["session_id"]) == set(sessions[:2])
+    assert train.groupby("session_id")["audio_path"].nunique().tolist() == [1, 1]
+    assert dict(zip(held["session_id"], held["split"])) == {sessions[2]: "val", sessions[3]: "test"}
+    assert held.groupby("session_id")["audio_path"].nunique().tolist() == [2, 2]
+    assert held["audio_path"].str.startswith("data/interim/transcriber/heldout/").all()
+    assert all((tmp_path / p).exists() for p in held["audio_path"].unique())
+    params["transcriber"]["heldout_takes_per_kit"] = 0
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    run_stage("transcriber_grooves", *common, cwd=tmp_path)
+    assert len(read_events(tmp_path / "data/interim/transcriber/heldout.parquet")) == 0
+    assert len(read_events(tmp_path / "data/interim/transcriber/grooves.parquet")) == len(train)
+
+
 def test_one_shots_of_a_sample_kit_play_a_groove(tmp_path):
     """A Hydrogen-like kit: one file per sample (onset near 0), velocity layers; the groove keeps its session."""
     from musicml.manifest import events_frame

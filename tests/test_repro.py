@@ -26,7 +26,7 @@ OUTPUTS = [
     "metrics/report.html",
     "metrics/align_qc.json", "data/interim/align/synth/session.json",
     "data/processed/boundary/labels.jsonl", "metrics/boundary.json",
-    "data/interim/transcriber/grooves.parquet", "models/transcriber.pt", "models/transcriber.onnx", "metrics/transcriber_train.json",
+    "data/interim/transcriber/grooves.parquet", "data/interim/transcriber/heldout.parquet", "models/transcriber.pt", "models/transcriber.onnx", "metrics/transcriber_train.json",
     "metrics/plots/transcriber_curve.csv", "metrics/transcriber_export.json", "metrics/transcriber_validation.json",
     "data/raw/genmeta/default", "data/processed/genmeta/export/train.jsonl", "metrics/gen_stats.json",
     "metrics/plots/gen_quality_hist.csv",
@@ -53,6 +53,12 @@ def test_repro_builds_every_output_then_does_nothing(reproduced):
     dataset = pd.read_parquet(repo / "data/interim/dataset.parquet")
     extra = pd.read_parquet(repo / "data/interim/transcriber/grooves.parquet")
     assert len(extra) and set(extra["session_id"]) <= set(dataset.loc[dataset["split"] == "train", "session_id"])
+    # ... and the held-out takes on validation and test kits, each in its kit's split, joining the boundary pack.
+    held = pd.read_parquet(repo / "data/interim/transcriber/heldout.parquet")
+    split_of = dict(zip(dataset["session_id"], dataset["split"]))
+    assert len(held) and set(held["split"]) <= {"val", "test"}
+    assert all(split_of[s] == x for s, x in zip(held["session_id"], held["split"]))
+    assert "base_takes" in json.loads((repo / "metrics/boundary.json").read_text())
     assert json.loads((repo / "metrics/boundary.json").read_text())["method"] == "frames"
     validation = json.loads((repo / "metrics/transcriber_validation.json").read_text())
     assert {"frames", "onsets", "better"} <= set(validation)

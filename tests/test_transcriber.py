@@ -12,7 +12,8 @@ import torch
 from conftest import ROOT
 from musicml.drums import frame_transcription as ft
 from musicml.drums.transcribe import METHODS, StreamConfig, load_transcriber, method_of, transcribe
-from musicml.drums.transcriber import (FrameTranscriberNet, TranscriberConfig, export_transcriber, load_takes,
+from musicml.drums.transcriber import (FrameTranscriberNet, TranscriberConfig, class_pos_weights, export_transcriber,
+                                       load_takes,
                                        onnx_parity, save_checkpoint, load_checkpoint, take_activations,
                                        take_windows, train_transcriber)
 from musicml.errors import ConfigError, InputError
@@ -69,7 +70,8 @@ def test_config_from_params():
     params = yaml.safe_load((ROOT / "params.yaml").read_text())["transcriber"]
     cfg = TranscriberConfig.from_params(params, seed=5)
     assert cfg.seed == 5 and cfg.frames.n_mels == params["frames"]["n_mels"] and cfg.channels == tuple(params["channels"])
-    for bad in ({"epochs": 0}, {"threshold_beta": 0}, {"threshold_grid": [0.5, 1.0]}, {"layers": 3}):
+    for bad in ({"epochs": 0}, {"threshold_beta": 0}, {"threshold_grid": [0.5, 1.0]}, {"layers": 3},
+                {"class_balance": -1}, {"validate_last": -2}):
         with pytest.raises(ConfigError, match="transcriber"):
             TranscriberConfig.from_params({**params, **bad}, seed=5)
     with pytest.raises(ConfigError, match="hop_length"):
@@ -160,6 +162,32 @@ def test_tiny_training_learns_the_take(trained):
     hat = result.val_scores[CLASSES.index("hihat_closed")]
     assert hat["references"] > 10 and hat["f_measure"] > 0.8, result.val_scores
     assert result.val_macro_f > 0.5
+
+
+def test_rare_classes_weigh_more():
+    refs = [(0.1 * i, 0) for i in range(100)] + [(0.1 * i, 1) for i in range(25)] + [(0.1 * i, 2) for i in range(4)]
+    takes = [TakeFramesStub(refs)]
+    flat = class_pos_weights(takes, 4, tiny_config(pos_weight=2.0))
+    assert flat.tolist() == [2.0] * 4
+    weights = class_pos_weights(takes, 4, tiny_config(pos_weight=2.0, class_balance=0.5))
+    # median count 25: kick (100) halves, snare keeps 2, hi-hat (4) gets 2.5x; an absent class keeps 2. Then the caps.
+    assert weights.tolist() == pytest.approx([1.0, 2.0, 2.0 * (25 / 4) ** 0.5, 2.0])
+    capped = class_pos_weights(takes, 4, tiny_config(pos_weight=1.0, class_balance=2.0))
+    assert capped.tolist() == pytest.approx([0.25, 1.0, 4.0, 1.0])
+
+
+class TakeFramesStub:
+    def __init__(self, references):
+        self.references = references
+
+
+def test_only_the_last_epochs_are_validated(take):
+    cfg = tiny_config(epochs=3, steps_per_epoch=2, validate_last=1, patience=1)
+    takes = load_takes(take[1], CLASSES, cfg, pad=int(round(WINDOW_S * FRAMES.fps)) + 2)
+    result = train_transcriber(takes, takes, CLASSES, cfg, window_s=WINDOW_S, hop_s=HOP_S, tolerance_s=0.05,
+                               log=lambda line: None)
+    # patience 1 does not stop the unvalidated epochs; the one validated epoch is the best.
+    assert ["val_macro_f" in h for h in result.history] == [False, False, True] and result.best_epoch == 3
 
 
 def test_training_is_seeded(take):

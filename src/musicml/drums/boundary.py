@@ -169,6 +169,22 @@ def read_pack(path: str | os.PathLike) -> list[Reference]:
     return pack_references(rows)
 
 
+def extra_pack_takes(path: str | os.PathLike) -> set[str]:
+    """The takes whose pack rows are marked ``extra`` (more takes of the held-out kits than the dataset holds).
+
+    A pack without the field (written before it existed) has none.
+    """
+    path = str(path)
+    takes = set()
+    for lineno, row in iter_jsonl(path):
+        flag = row.get("extra", False)
+        if not isinstance(flag, bool):
+            raise InputError(path, f"expected true or false, got {flag!r}", line=lineno, field="extra")
+        if flag:
+            takes.add(str(row.get("take")))
+    return takes
+
+
 def pack_references(rows: Iterable[Mapping]) -> list[Reference]:
     """The unique strikes of boundary-pack rows (as :func:`pack_windows` makes them), in take and time order;
     an event is a boundary event when any window flags it near an edge."""
@@ -263,6 +279,21 @@ def evaluate_boundaries(references: Sequence[Reference], predictions: pd.DataFra
         "gates": {"macro_recall": {"passed": bool(with_boundary) and macro_recall >= min_macro_recall,
                                    "value": macro_recall, "threshold": min_macro_recall}},
     }
+
+
+def evaluate_with_base(references: Sequence[Reference], predictions: pd.DataFrame, *, extra_takes: Iterable[str],
+                       classes: Sequence[str], tolerance_s: float, min_macro_recall: float) -> dict:
+    """:func:`evaluate_boundaries` over every take, plus ``base_takes``: the same scores over the takes that are
+    not in ``extra_takes`` (the original held-out takes, comparable with figures from before the extra takes).
+    ``base_takes`` is absent when there are no extra takes."""
+    kw = dict(classes=classes, tolerance_s=tolerance_s, min_macro_recall=min_macro_recall)
+    report = evaluate_boundaries(references, predictions, **kw)
+    extra = set(extra_takes)
+    if extra:
+        base = evaluate_boundaries([r for r in references if r.take not in extra],
+                                   predictions[~predictions["take"].isin(extra)], **kw)
+        report["base_takes"] = {k: v for k, v in base.items() if k != "gates"}
+    return report
 
 
 def held_out_takes(dataset: pd.DataFrame, *, source: str, split: str, origin: str) -> pd.DataFrame:
