@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from musicml.atomic import atomic_path, write_json, write_text
+from musicml.atomic import atomic_path, save_torch, write_json, write_text
 from musicml.config import load_taxonomy, load_yaml, section
 from musicml.errors import ConfigError, InputError
 from musicml.taxonomy import UNKNOWN, Taxonomy
@@ -293,3 +293,16 @@ def test_atomic_path_removes_temporaries_of_a_killed_writer(tmp_path):
     with atomic_path(tmp_path / "out", is_dir=True) as tmp:
         (tmp / "done.txt").write_text("ok")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_save_torch_writes_the_same_bytes_whatever_the_name(tmp_path):
+    """Same object, same bytes: torch.save given a path would name the archive after the
+    (random) temporary file, and DVC would see a new model after every identical run."""
+    torch = pytest.importorskip("torch")
+    state = {"w": torch.arange(6, dtype=torch.float32).reshape(2, 3), "classes": ["kick", "snare"]}
+    save_torch(state, tmp_path / "a.pt")
+    save_torch(state, tmp_path / "b" / "model.pt")
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b" / "model.pt").read_bytes()
+    loaded = torch.load(tmp_path / "a.pt", weights_only=True)
+    assert torch.equal(loaded["w"], state["w"]) and loaded["classes"] == ["kick", "snare"]
+    assert [p.name for p in tmp_path.iterdir()] and not list(tmp_path.glob(".a.pt.*"))  # no temporaries left

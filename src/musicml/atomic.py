@@ -86,6 +86,20 @@ def atomic_path(path: str | os.PathLike, *, is_dir: bool = False) -> Iterator[Pa
         raise
 
 
+def save_torch(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` ``obj`` to ``path`` atomically, the same bytes for the same ``obj``.
+
+    Given a file name, ``torch.save`` names the zip archive's root folder after it, so
+    saving through :func:`atomic_path`'s random temporary name made every run's bytes
+    differ (and DVC re-ran the stages downstream). Given a file object, the root is
+    always ``archive``.
+    """
+    import torch  # here, so that modules which never save a model need no torch
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as fileobj:
+        torch.save(obj, fileobj)
+
+
 def write_json(path: str | os.PathLike, data: Any) -> None:
     """Write ``data`` as indented, key-sorted JSON (stable bytes for stable hashes)."""
     with atomic_path(path) as tmp:

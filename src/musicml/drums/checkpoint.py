@@ -6,7 +6,7 @@ import os
 
 import torch
 
-from musicml.atomic import atomic_path
+from musicml.atomic import save_torch
 from musicml.drums.model import DrumClassifierCNN
 from musicml.errors import InputError
 from musicml.features import MelConfig
@@ -20,8 +20,7 @@ def save_model(path: str | os.PathLike, model: DrumClassifierCNN, *, classes: li
              "dropout": dropout, "input_pool": input_pool}
     if feature_density is not None:
         state["feature_density"] = feature_density
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    save_torch(state, path)
 
 
 def load_model(path: str | os.PathLike) -> tuple[DrumClassifierCNN, list[str], MelConfig]:

@@ -20,7 +20,7 @@ from torch.nn import functional as F
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
-from musicml.atomic import atomic_path
+from musicml.atomic import save_torch
 from musicml.drums.distributed import (
     SINGLE_PROCESS,
     DistContext,
@@ -201,8 +201,7 @@ def spec_mask(x: torch.Tensor, *, generator: torch.Generator, freq_masks: int, f
 
 
 def _save_checkpoint(path: Path, state: dict) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    save_torch(state, path)
 
 
 def build_model(n_classes: int, config: TrainConfig) -> DrumClassifierCNN:

@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from musicml.atomic import atomic_path
+from musicml.atomic import atomic_path, save_torch
 from musicml.audio import load_audio
 from musicml.drums.frame_transcription import (METADATA_CLASSES, METADATA_FRAMES, METADATA_PEAKS, FrameConfig,
                                                FrameWindow, choose_thresholds, compress, frame_windows,
@@ -337,11 +337,10 @@ def train_transcriber(train: Sequence[TakeFrames], val: Sequence[TakeFrames], cl
 def save_checkpoint(path: str | os.PathLike, result: TrainResult, classes: Sequence[str],
                     cfg: TranscriberConfig) -> None:
     """The trained weights plus everything export needs (classes, frames, architecture, thresholds)."""
-    with atomic_path(path) as tmp:
-        torch.save({"state_dict": result.model.state_dict(), "classes": list(classes),
-                    "frames": cfg.frames.to_dict(), "architecture": cfg.architecture(),
-                    "thresholds": [float(t) for t in result.thresholds], "min_gap_ms": cfg.min_gap_ms,
-                    "best_epoch": result.best_epoch}, tmp)
+    save_torch({"state_dict": result.model.state_dict(), "classes": list(classes),
+                "frames": cfg.frames.to_dict(), "architecture": cfg.architecture(),
+                "thresholds": [float(t) for t in result.thresholds], "min_gap_ms": cfg.min_gap_ms,
+                "best_epoch": result.best_epoch}, path)
 
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[FrameTranscriberNet, dict]:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from musicml.atomic import atomic_path
+from musicml.atomic import atomic_path, save_torch
 from musicml.errors import InputError
 from musicml.router.examples import LABELS
 from musicml.router.models import (HeadConfig, build_head, config_dict, decide, exact_match, fit_baseline,
@@ -252,12 +252,9 @@ def save_head(model, thresholds: list[float], config: HeadConfig, path: str | os
     ``blend_weight``. ``tuned`` (``{"top_layers", "state"}``) holds the
     fine-tuned encoder layers the head was trained with (None: the packaged encoder).
     """
-    import torch
-
-    with atomic_path(path) as tmp:
-        torch.save({"state_dict": model.state_dict(), "thresholds": thresholds, "config": config_dict(config),
-                    "dim": int(model[0].in_features), "labels": list(LABELS), "layers": list(layers),
-                    "blend_weight": float(blend_weight), "tuned": tuned}, tmp)
+    save_torch({"state_dict": model.state_dict(), "thresholds": thresholds, "config": config_dict(config),
+                "dim": int(model[0].in_features), "labels": list(LABELS), "layers": list(layers),
+                "blend_weight": float(blend_weight), "tuned": tuned}, path)
 
 
 def load_head(path: str | os.PathLike):
