@@ -55,9 +55,7 @@ def main() -> None:
     train_known = np.flatnonzero(known & (kit == "train"))
 
     if args.model is None:
-        cfg = dict(section(p, "train"))
-        cfg.pop("finetune"), cfg.pop("spec_augment")
-        config = replace(TrainConfig(**cfg, seed=p["seed"]), oe_weight=args.train_oe_weight)
+        config = replace(TrainConfig.from_params(p), oe_weight=args.train_oe_weight)
         outliers = np.flatnonzero((labels == UNKNOWN) & (kit == "train")) if args.train_oe_weight > 0 else []
         train_idx = np.concatenate([train_known, outliers]).astype(int)
         sw = session_weights(index.iloc[train_known], min_weight=p["weights"]["min_weight"],
