@@ -97,6 +97,20 @@ def test_template_labels_follow_the_seed_definitions(library):
     assert {"question", "explanation", "feedback", "chit_chat", "statement"} <= neither
 
 
+def test_context_openings_and_negations_carry_no_label(library):
+    """A context sentence before the ask ("the client listened to it last night. ...") or a negation ("don't touch
+    the drums, just ...") must not decide the labels: each shape is used by families of all four label pairs, so
+    the router learns the labels from the ask that follows (or from its absence: neither)."""
+    every_pair = {(True, False), (False, True), (True, True), (False, False)}
+    negation = re.compile(r"^(= )?(don't|do not|no |not |leave|forget|skip|stop|without|instead)", re.IGNORECASE)
+    for shape in (lambda p: "{lead_in}" in p, negation.search):
+        pairs = {(t.needs_daw, t.needs_arranger) for t in library.templates if any(shape(p) for p in t.patterns)}
+        assert pairs == every_pair
+    # The context sentences themselves ask nothing of an agent.
+    asks = re.compile(r"\b(add|write|put|make|mute|set|create|give|turn|pan|delete|compose|play)\b", re.IGNORECASE)
+    assert library.slots["lead_in"] and not [v for v in library.slots["lead_in"] if asks.search(v)]
+
+
 def test_generate_has_exact_shares_is_deterministic_and_mostly_unique(library):
     df = generate(library, size=1000, shares=SHARES, seed=3)
     assert df["category"].value_counts().to_dict() == {"daw": 400, "arranger": 300, "both": 250, "edge": 50}
