@@ -3,7 +3,6 @@
 Also runs as N DDP processes: ``torchrun --nproc_per_node N stages/train.py``.
 """
 
-import tempfile
 import time
 from contextlib import nullcontext
 from dataclasses import replace
@@ -17,7 +16,6 @@ import typer
 from musicml.atomic import write_json
 from musicml.config import load_taxonomy, load_yaml, section
 from musicml.console import stage
-from musicml.drums.adaptation import AdaptConfig, phase_rows, recorded_rows, share_weights
 from musicml.drums.checkpoint import save_model
 from musicml.drums.distributed import process_group
 from musicml.drums.training import TrainConfig, predict_outputs, train_classifier
@@ -41,17 +39,13 @@ def main(
 ) -> None:
     """Weighted sampling, AdamW + cosine schedule, checkpoints every epoch, DVCLive curves.
 
-    When the training split holds recorded kits (`train.adapt.sources`) and synthetic ones, the
-    model trains on the synthetic ones first, then is fine-tuned with the recorded hits at
-    `train.adapt.share` of the draws (musicml.drums.adaptation); the curves show both phases.
-
     Under `torchrun --nproc_per_node N` it trains with DDP (gloo on CPU, NCCL on GPU);
     rank 0 alone writes the checkpoint, model, metrics and curves.
     """
     from dvclive import Live
 
     p = load_yaml(params)
-    config, adapt = TrainConfig.from_params(p), AdaptConfig.from_params(section(p, "train.adapt"))
+    config = TrainConfig.from_params(p)
     if device:
         config = replace(config, device=device)
     classes = list(load_taxonomy(taxonomy).classes)
@@ -71,10 +65,6 @@ def main(
     sample_w = np.ones(len(train_idx))
     is_known = known[train_idx]
     sample_w[is_known] = event_weights(index.iloc[train_idx[is_known]], pd.read_csv(weights, dtype={"session_id": str}))
-    # Recorded kits (train.adapt.sources) get a phase of their own after the synthetic-data model.
-    recorded = recorded_rows(index["source"], adapt.sources)
-    phases = phase_rows(train_idx, val_idx, recorded, known)
-    first = np.isin(train_idx, phases.first_train)
 
     started = time.perf_counter()
     with process_group(config.device) as dist:
@@ -97,21 +87,9 @@ def main(
                     log(m, echo=False)
                 print(f"resumed from {checkpoint} after epoch {len(history)}", flush=True)
 
-            model, result = train_classifier(features, phases.first_train, y[phases.first_train], sample_w[first],
-                                             phases.first_val, y[phases.first_val], n_classes=len(classes),
-                                             config=config, checkpoint_path=checkpoint, on_epoch=log,
-                                             on_resume=replay, dist=dist)
-            second = None
-            if phases.adapt:
-                # Phase 2 is short and restarts when killed: its checkpoint is a temporary file.
-                print(f"adapt: fine-tuning on {int(recorded[train_idx].sum())} recorded training hits "
-                      f"({', '.join(adapt.sources)}), {adapt.share:.0%} of the draws", flush=True)
-                with tempfile.TemporaryDirectory() as tmp:
-                    model, second = train_classifier(
-                        features, train_idx, y[train_idx], share_weights(sample_w, recorded[train_idx], adapt.share),
-                        phases.second_val, y[phases.second_val], n_classes=len(classes),
-                        config=adapt.phase_config(config), checkpoint_path=Path(tmp) / "adapt.pt",
-                        on_epoch=log, dist=dist, init_state=model.state_dict())
+            model, result = train_classifier(features, train_idx, y[train_idx], sample_w, val_idx, y[val_idx],
+                                             n_classes=len(classes), config=config, checkpoint_path=checkpoint,
+                                             on_epoch=log, on_resume=replay, dist=dist)
         if not dist.is_main:
             return
     # The open-set feature density (class means + shared covariance of the penultimate
@@ -124,11 +102,7 @@ def main(
     write_json(metrics, {"best_epoch": result.best_epoch, "best_val_macro_f1": result.best_val_macro_f1,
                          "epochs_run": result.epochs_run, "n_parameters": result.n_parameters,
                          "train_events": int(len(train_idx)), "val_events": int(len(val_idx)),
-                         "train_outliers": int(outliers.sum()), "oe_weight": config.oe_weight,
-                         "adapt": None if second is None else {
-                             "sources": list(adapt.sources), "recorded_train_events": int(recorded[train_idx].sum()),
-                             "val_events": int(len(phases.second_val)), "best_epoch": second.best_epoch,
-                             "best_val_macro_f1": second.best_val_macro_f1, "epochs_run": second.epochs_run}})
+                         "train_outliers": int(outliers.sum()), "oe_weight": config.oe_weight})
     print(f"train: best val macro-F1 {result.best_val_macro_f1:.4f} at epoch {result.best_epoch} "
           f"({time.perf_counter() - started:.0f} s) -> {model_out}")
 

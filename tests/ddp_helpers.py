@@ -30,7 +30,7 @@ def write_training_folder(work: Path, *, epochs: int = 3, samples_per_epoch: int
     x[2 * n_per_class:, 0, :, :3] += 0.7
     labels = np.repeat(CLASSES, n_per_class)
     session = np.tile(np.arange(n_per_class) % 6, 3)  # sessions 0-3 train, 4-5 validation
-    index = pd.DataFrame({"event_id": [f"e{i:03d}" for i in range(len(x))], "label": labels, "source": "synth",
+    index = pd.DataFrame({"event_id": [f"e{i:03d}" for i in range(len(x))], "label": labels,
                           "session_id": [f"s{s}" for s in session],
                           "split": np.where(session < 4, "train", "val")})
     store = work / "data/processed/features"

@@ -319,3 +319,18 @@ def test_predict_outputs_returns_logits_and_penultimate_features():
         x = torch.from_numpy(FEATURES[idx])
         assert np.allclose(logits, model(x).numpy(), atol=1e-5)
         assert np.allclose(embedded, model.embed(x).numpy(), atol=1e-5)
+
+
+def test_train_config_from_params_maps_the_subsections():
+    from conftest import ROOT
+    from musicml.config import load_yaml
+
+    params = load_yaml(ROOT / "params.yaml")
+    params["train"]["finetune"].update(enabled=True, checkpoint="x.pt", freeze_blocks=3, lr=0.5)
+    params["train"]["spec_augment"].update(freq_masks=2, time_width=7)
+    config = TrainConfig.from_params(params)
+    assert (config.finetune_checkpoint, config.freeze_blocks, config.finetune_lr) == ("x.pt", 3, 0.5)
+    assert (config.freq_masks, config.time_mask_width, config.seed) == (2, 7, params["seed"])
+    assert config.epochs == params["train"]["epochs"]
+    params["train"]["finetune"]["enabled"] = False
+    assert TrainConfig.from_params(params).finetune_checkpoint is None

@@ -65,12 +65,10 @@ class TrainConfig:
     def from_params(cls, params: dict) -> "TrainConfig":
         """The config that params.yaml's ``seed`` and ``train`` section describe.
 
-        ``train.finetune`` and ``train.spec_augment`` map onto the flat fields;
-        ``train.adapt`` belongs to :class:`musicml.drums.adaptation.AdaptConfig`.
+        ``train.finetune`` and ``train.spec_augment`` map onto the flat fields.
         """
         cfg = dict(section(params, "train"))
         finetune, masks = cfg.pop("finetune"), cfg.pop("spec_augment")
-        cfg.pop("adapt", None)
         return cls(**cfg, seed=section(params, "seed"),
                    finetune_checkpoint=finetune["checkpoint"] if finetune["enabled"] else None,
                    freeze_blocks=finetune["freeze_blocks"], finetune_lr=finetune["lr"],
@@ -221,17 +219,14 @@ def _save_checkpoint(path: Path, state: dict) -> None:
     save_torch(state, path)
 
 
-def build_model(n_classes: int, config: TrainConfig, init_state: dict | None = None) -> DrumClassifierCNN:
-    """A new model, or one started from ``init_state`` (a state dict) or ``config.finetune_checkpoint``
-    with its first ``config.freeze_blocks`` blocks frozen."""
+def build_model(n_classes: int, config: TrainConfig) -> DrumClassifierCNN:
+    """A new model, or one started from ``config.finetune_checkpoint`` with early blocks frozen."""
     model = DrumClassifierCNN(n_classes, dropout=config.dropout, input_pool=config.input_pool)
-    if init_state is None and config.finetune_checkpoint:
+    if config.finetune_checkpoint:
         if not os.path.exists(config.finetune_checkpoint):
             raise ConfigError(f"train.finetune.checkpoint {config.finetune_checkpoint} does not exist")
         state = torch.load(config.finetune_checkpoint, map_location="cpu", weights_only=True)
-        init_state = state.get("model", state)
-    if init_state is not None:
-        model.load_state_dict(init_state)
+        model.load_state_dict(state.get("model", state))
         model.freeze_blocks(config.freeze_blocks)
     return model
 
@@ -250,7 +245,6 @@ def train_classifier(
     on_epoch: Callable[[dict], None] | None = None,
     on_resume: Callable[[list[dict]], None] | None = None,
     dist: DistContext = SINGLE_PROCESS,
-    init_state: dict | None = None,
 ) -> tuple[DrumClassifierCNN, TrainResult]:
     """Train on rows ``train_idx`` of ``features``, select the epoch with the best validation macro-F1.
 
@@ -280,9 +274,6 @@ def train_classifier(
         accuracies are summed over processes, rank 0 alone validates and its
         figures drive early stopping everywhere; only rank 0 writes the checkpoint
         and calls ``on_epoch`` / ``on_resume``.
-    init_state : dict, optional
-        Start from these weights (a state dict) at ``config.finetune_lr`` with the first
-        ``config.freeze_blocks`` blocks frozen, as a fine-tune from a checkpoint file does.
 
     Returns
     -------
@@ -295,8 +286,8 @@ def train_classifier(
     device = resolve_device(config.device)
     if dist.enabled and device.type == "cuda":
         device = torch.device("cuda", torch.cuda.current_device())  # LOCAL_RANK's GPU
-    model = build_model(n_classes, config, init_state).to(device)
-    lr = config.finetune_lr if config.finetune_checkpoint or init_state is not None else config.lr
+    model = build_model(n_classes, config).to(device)
+    lr = config.finetune_lr if config.finetune_checkpoint else config.lr
     optimizer = torch.optim.AdamW((p for p in model.parameters() if p.requires_grad), lr=lr,
                                   weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(config.epochs, 1))
