@@ -20,7 +20,14 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-setup: $(STAMP)
+# Numeric libraries capped at their AVX2 kernels (src/musicml/numerics.py): the same commit and params give
+# the same hashes on any x86-64 machine, AVX-512 or not. A .pth file applies it before any import.
+NUMERICS := $(VENV)/.numerics-pinned
+$(NUMERICS): $(STAMP) src/musicml/numerics.py
+	$(BIN)/python -m musicml.numerics
+	touch $(NUMERICS)
+
+setup: $(STAMP) $(NUMERICS)
 
 repro: setup
 	$(BIN)/dvc repro

@@ -8,12 +8,13 @@ import stat
 import subprocess
 import sys
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from musicml.atomic import atomic_path, save_torch, write_json, write_text
-from musicml.config import load_taxonomy, load_yaml, section
+from musicml.config import checked_keys, load_taxonomy, load_yaml, scalar_config, section
 from musicml.errors import ConfigError, InputError
 from musicml.taxonomy import UNKNOWN, Taxonomy
 
@@ -58,6 +59,35 @@ def test_section():
         section(params, "seed.x")  # descending into a scalar
     with pytest.raises(ConfigError, match="'evaluate'"):
         section(params, "evaluate")
+
+
+@dataclass(frozen=True)
+class _Knobs:
+    epochs: int = 3
+    lr: float = 0.001
+    seed: int = 0
+
+
+def test_checked_keys_names_the_section_and_the_known_keys():
+    assert checked_keys(_Knobs, {"epochs": 2}, "train") == {"epochs": 2}
+    with pytest.raises(ConfigError, match=r"train: unknown keys \['epoch'\], expected some of \['epochs', 'lr'\]"):
+        checked_keys(_Knobs, {"epoch": 2}, "train", exclude={"seed"})
+
+
+def test_scalar_config_casts_yaml_values_to_the_defaults_types():
+    values = load_yaml_text("epochs: 5\nlr: 3e-5\n")
+    assert values["lr"] == "3e-5"  # PyYAML: no decimal point, so a string
+    assert scalar_config(_Knobs, values, "head") == _Knobs(epochs=5, lr=3e-5)
+    with pytest.raises(ConfigError, match=r"head.epochs: expected int, got 'many'"):
+        scalar_config(_Knobs, {"epochs": "many"}, "head")
+    with pytest.raises(ConfigError, match="head: unknown keys"):
+        scalar_config(_Knobs, {"lr_max": 1}, "head")
+
+
+def load_yaml_text(text: str) -> dict:
+    import yaml
+
+    return yaml.safe_load(text)
 
 
 def test_load_taxonomy(tmp_path):

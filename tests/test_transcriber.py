@@ -12,8 +12,8 @@ import torch
 from conftest import ROOT
 from musicml.drums import frame_transcription as ft
 from musicml.drums.transcribe import METHODS, StreamConfig, load_transcriber, method_of, transcribe
-from musicml.drums.transcriber import (FrameTranscriberNet, TranscriberConfig, class_pos_weights, export_transcriber,
-                                       load_takes,
+from musicml.drums.transcriber import (Augmenter, FrameTranscriberNet, TranscriberConfig, class_pos_weights, export_transcriber,
+                                       load_takes, shift_mel,
                                        onnx_parity, save_checkpoint, load_checkpoint, take_activations,
                                        take_windows, train_transcriber)
 from musicml.errors import ConfigError, InputError
@@ -64,6 +64,30 @@ def test_model_maps_frames_to_class_logits():
         FrameTranscriberNet(8, 3, channels=(4, 4))
 
 
+def test_tcn_temporal_model_learns_reloads_and_exports(take, tmp_path):
+    """The dilated-convolution temporal model: any frame count in, per-frame logits out; it learns the take,
+    and its checkpoint reloads as a TCN that exports to ONNX with parity."""
+    net = FrameTranscriberNet(80, 12, channels=(16, 32), hidden=8, temporal="tcn", dilations=(1, 2, 4)).eval()
+    for frames in (205, 37, 3):
+        assert net(torch.zeros(2, frames, 80)).shape == (2, frames, 12)
+    with pytest.raises(ConfigError, match="temporal"):
+        FrameTranscriberNet(80, 12, temporal="lstm")
+    cfg = tiny_config(temporal="tcn", dilations=(1, 2, 4), epochs=6)
+    takes = load_takes(take[1], CLASSES, cfg, pad=int(round(WINDOW_S * FRAMES.fps)) + 2)
+    result = train_transcriber(takes, takes, CLASSES, cfg, window_s=WINDOW_S, hop_s=HOP_S, tolerance_s=0.05,
+                               log=lambda line: None)
+    assert result.history[-1]["loss"] < 0.6 * result.history[0]["loss"] and result.val_macro_f > 0.5
+    save_checkpoint(tmp_path / "t.pt", result, CLASSES, cfg)
+    model, state = load_checkpoint(tmp_path / "t.pt")
+    assert model.temporal == "tcn" and state["architecture"]["dilations"] == [1, 2, 4]
+    export_transcriber(model, tmp_path / "t.onnx", classes=CLASSES, frames=FRAMES, thresholds=state["thresholds"],
+                       min_gap_ms=cfg.min_gap_ms)
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(tmp_path / "t.onnx"), providers=["CPUExecutionProvider"])
+    assert onnx_parity(model, session, take_windows(takes[0], cfg, window_s=WINDOW_S, hop_s=HOP_S)[1]) < 1e-4
+
+
 def test_config_from_params():
     import yaml
 
@@ -71,7 +95,8 @@ def test_config_from_params():
     cfg = TranscriberConfig.from_params(params, seed=5)
     assert cfg.seed == 5 and cfg.frames.n_mels == params["frames"]["n_mels"] and cfg.channels == tuple(params["channels"])
     for bad in ({"epochs": 0}, {"threshold_beta": 0}, {"threshold_grid": [0.5, 1.0]}, {"layers": 3},
-                {"class_balance": -1}, {"validate_last": -2}):
+                {"class_balance": -1}, {"validate_last": -2}, {"temporal": "lstm"}, {"dilations": [1, 0]},
+                {"shift_bins": -1}):
         with pytest.raises(ConfigError, match="transcriber"):
             TranscriberConfig.from_params({**params, **bad}, seed=5)
     with pytest.raises(ConfigError, match="hop_length"):
@@ -162,6 +187,33 @@ def test_tiny_training_learns_the_take(trained):
     hat = result.val_scores[CLASSES.index("hihat_closed")]
     assert hat["references"] > 10 and hat["f_measure"] > 0.8, result.val_scores
     assert result.val_macro_f > 0.5
+
+
+def test_mel_shift_moves_bands_and_keeps_the_edges():
+    power = np.arange(12, dtype=np.float32).reshape(2, 6)  # 2 frames x 6 bands
+    assert shift_mel(power, 0) is power
+    np.testing.assert_array_equal(shift_mel(power, 2), [[0, 0, 0, 1, 2, 3], [6, 6, 6, 7, 8, 9]])
+    np.testing.assert_array_equal(shift_mel(power, -1), [[1, 2, 3, 4, 5, 5], [7, 8, 9, 10, 11, 11]])
+    # In training: shifted crops differ from unshifted ones of the same draw; targets are untouched.
+    cfg = tiny_config(shift_bins=3, mix_prob=0.0, noise_prob=0.0, gain_db=0.0, tilt_db=0.0)
+    takes = [TakeFramesStub([])]
+    takes[0].power = np.random.default_rng(0).random((300, 8)).astype(np.float32) + 0.1
+    takes[0].targets = np.zeros((300, 3), np.float32)
+    takes[0].n_frames, takes[0].pad = 200, 50
+    takes[0].name = "stub"
+    aug = Augmenter.__new__(Augmenter)
+    aug.takes, aug.cfg, aug.count, aug._p = takes, cfg, 64, np.ones(1)
+    aug._octaves = np.zeros(8, np.float32)
+    shifted, _ = aug.batch(np.random.default_rng(1), 16)
+    aug.cfg = tiny_config(mix_prob=0.0, noise_prob=0.0, gain_db=0.0, tilt_db=0.0)
+    plain, _ = aug.batch(np.random.default_rng(1), 16)
+    slices = np.stack([ft.compress(takes[0].power[i:i + 64]) for i in range(300 - 64 + 1)])
+
+    def is_a_crop(x):
+        return bool(np.any(np.all(np.isclose(slices, x[None]), axis=(1, 2))))
+
+    assert all(is_a_crop(x) for x in plain)
+    assert sum(not is_a_crop(x) for x in shifted) >= 8  # about 6 in 7 draws shift (0 is one of 7 values)
 
 
 def test_rare_classes_weigh_more():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import Any, Collection, Mapping, TypeVar
 
 import yaml
 
@@ -63,6 +63,39 @@ def section(params: dict[str, Any], dotted: str) -> Any:
             raise ConfigError(f"params: missing key '{dotted}'")
         value = value[part]
     return value
+
+
+def checked_keys(cls: type, values: Mapping[str, Any], name: str, *, exclude: Collection[str] = ()
+                 ) -> dict[str, Any]:
+    """``values`` as a dict, after checking that every key names a field of the dataclass ``cls``.
+
+    A misspelt key in params would otherwise be ignored (a default silently used) or fail deep inside a
+    constructor; here it is a :class:`ConfigError` naming the section ``name`` and the keys it knows.
+    """
+    known = set(cls.__dataclass_fields__) - set(exclude)
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"{name}: unknown keys {unknown}, expected some of {sorted(known)}")
+    return dict(values)
+
+
+Config = TypeVar("Config")
+
+
+def scalar_config(cls: type[Config], values: Mapping[str, Any], name: str) -> Config:
+    """The dataclass ``cls`` from a params section of scalars, each cast to the type of its default.
+
+    The cast matters for YAML: PyYAML reads ``3e-5`` (no decimal point) as a string, and ``1`` as an int
+    where a float is meant. A value that does not cast is a :class:`ConfigError` naming ``name.key``.
+    """
+    kwargs = {}
+    for key, value in checked_keys(cls, values, name).items():
+        kind = type(getattr(cls, key))
+        try:
+            kwargs[key] = kind(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name}.{key}: expected {kind.__name__}, got {value!r}") from None
+    return cls(**kwargs)
 
 
 def load_taxonomy(path: str | os.PathLike) -> Taxonomy:

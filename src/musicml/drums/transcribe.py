@@ -30,6 +30,7 @@ from scipy.ndimage import maximum_filter1d
 
 from musicml.atomic import atomic_path
 from musicml.audio import audio_info
+from musicml.config import checked_keys
 from musicml.errors import ConfigError, InputError
 from musicml.evaluation import softmax
 from musicml.features import MelConfig, log_mel_batch
@@ -97,11 +98,8 @@ class StreamConfig:
     @classmethod
     def from_params(cls, params: dict, **overrides) -> "StreamConfig":
         """From the ``transcribe`` params section; ``overrides`` that are not None win."""
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise ConfigError(f"transcribe: unknown keys {unknown}, expected some of {sorted(known)}")
-        return cls(**{**params, **{k: v for k, v in overrides.items() if v is not None}})
+        chosen = {k: v for k, v in overrides.items() if v is not None}
+        return cls(**{**checked_keys(cls, params, "transcribe"), **chosen})
 
     def to_dict(self) -> dict:
         return asdict(self)

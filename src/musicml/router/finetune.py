@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from musicml.config import scalar_config
 from musicml.errors import ConfigError
 from musicml.router.encoder import load_tokenizer, tokenize
 from musicml.router.models import HeadConfig, build_head, fold_standardisation
@@ -45,7 +46,7 @@ class FineTuneConfig:
 
     @classmethod
     def from_params(cls, cfg: dict[str, Any]) -> "FineTuneConfig":
-        return cls(**{k: type(getattr(cls, k))(v) for k, v in cfg.items()})
+        return scalar_config(cls, cfg, "router.train.finetune")
 
 
 def config_dict(config: FineTuneConfig) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from musicml.router.examples import LABELS
+from musicml.config import scalar_config
 
 
 def fit_baseline(texts: list[str], y: np.ndarray, *, c: float, seed: int, sample_weight: np.ndarray | None = None):
@@ -64,7 +65,7 @@ class HeadConfig:
 
     @classmethod
     def from_params(cls, cfg: dict[str, Any]) -> "HeadConfig":
-        return cls(**{k: type(getattr(cls, k))(v) for k, v in cfg.items()})
+        return scalar_config(cls, cfg, "router.train.head")
 
 
 def build_head(dim: int, config: HeadConfig):
