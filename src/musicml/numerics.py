@@ -1,22 +1,24 @@
-"""One set of CPU kernels for the numeric libraries, so a commit's hashes do not depend on the machine.
+"""One set of CPU kernels for NumPy and OpenBLAS, so the data stages' hashes do not depend on the machine.
 
-NumPy, OpenBLAS, MKL, oneDNN and PyTorch choose SIMD kernels when they load:
-on a CPU with AVX-512 they run other kernels than on an AVX2-only one, and
-float64 ``exp`` / ``log`` / ``power``, BLAS reductions and convolutions then
-differ in their last bits. That is enough to flip single 16-bit samples of the
-synthesizer's audio (2,428 of 23.3 million samples in four kits, by one step
-each), which changes the hash of ``data/raw/synth`` and of everything
-downstream: a fresh clone's ``dvc repro`` on an AVX-512 machine re-ran all 52
-stages against a ``dvc.lock`` written on an AVX2 machine and moved the figures
-(validation macro-F1 0.726 -> 0.722, baseline macro-F1 0.699 -> 0.681).
+NumPy and OpenBLAS choose SIMD kernels when they load: on a CPU with AVX-512
+they run other kernels than on an AVX2-only one, and float64 ``exp`` / ``log``
+/ ``power`` and BLAS reductions then differ in their last bits. That is enough
+to flip single 16-bit samples of the synthesizer's audio (2,428 of 23.3
+million samples in four kits, by one step each), which changes the hash of
+``data/raw/synth`` and of everything downstream: a fresh clone's ``dvc repro``
+on an AVX-512 machine re-ran all 52 stages against a ``dvc.lock`` written on
+an AVX2 machine and moved the figures.
 
-:data:`PINNED` caps every library at its AVX2 kernels, the level any x86-64
-machine of the last decade has, so the same commit and params give the same
-hashes on all of them. The variables only take effect before the libraries
+:data:`PINNED` caps both at their AVX2 kernels, the level any x86-64 machine
+of the last decade has. Measured: with it, the AVX-512 machine reproduced the
+AVX2 machine's hashes from the synthesizer to the feature store. PyTorch
+training still differs between those two machines in the third decimal (its
+oneDNN / MKL / ATen kernels capped at AVX2 as well did not make it equal, so
+they are left free). The variables only take effect before the libraries
 load, hence a ``.pth`` file in the virtual environment (``make setup`` writes
-it with ``python -m musicml.numerics``): Python runs it at start-up, before any
-import. Values already in the environment win; ``MUSICML_NATIVE_SIMD=1``
-turns the pinning off (faster kernels, machine-dependent hashes).
+it with ``python -m musicml.numerics``): Python runs it at start-up, before
+any import. Values already in the environment win; ``MUSICML_NATIVE_SIMD=1``
+turns the pinning off.
 """
 
 from __future__ import annotations
@@ -27,13 +29,10 @@ import sysconfig
 from pathlib import Path
 from typing import MutableMapping
 
-#: Environment variable -> value that caps a library at AVX2 kernels.
+#: Environment variable -> value that caps a library at its AVX2 kernels.
 PINNED: dict[str, str] = {
     "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",  # NumPy 2.x names of its AVX-512 targets
     "OPENBLAS_CORETYPE": "Haswell",                               # NumPy's and SciPy's OpenBLAS
-    "MKL_ENABLE_INSTRUCTIONS": "AVX2",                            # PyTorch's MKL (BLAS, FFT)
-    "ONEDNN_MAX_CPU_ISA": "AVX2",                                 # PyTorch's oneDNN convolutions
-    "ATEN_CPU_CAPABILITY": "avx2",                                # PyTorch's own vectorised kernels
 }
 OPT_OUT = "MUSICML_NATIVE_SIMD"
 PTH_NAME = "musicml-numerics.pth"
