@@ -215,10 +215,6 @@ def spec_mask(x: torch.Tensor, *, generator: torch.Generator, freq_masks: int, f
     return x
 
 
-def _save_checkpoint(path: Path, state: dict) -> None:
-    save_torch(state, path)
-
-
 def build_model(n_classes: int, config: TrainConfig) -> DrumClassifierCNN:
     """A new model, or one started from ``config.finetune_checkpoint`` with early blocks frozen."""
     model = DrumClassifierCNN(n_classes, dropout=config.dropout, input_pool=config.input_pool)
@@ -379,14 +375,14 @@ def train_classifier(
             bad_epochs += 1
         if not dist.is_main:
             continue
-        _save_checkpoint(checkpoint_path, {
+        save_torch({
             "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
             "mask_generator": mask_generator.get_state(),
             "torch_rng": torch.get_rng_state(), "best_f1": best_f1, "best_epoch": best_epoch,
             "bad_epochs": bad_epochs, "history": history, "best_state": best_state,
             "config": asdict(config),
-        })
+        }, checkpoint_path)
         if on_epoch:
             on_epoch(metrics)
 
