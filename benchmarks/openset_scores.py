@@ -71,8 +71,7 @@ def main() -> None:
         print(f"trained {result.epochs_run} epochs in {time.perf_counter() - started:.0f} s, "
               f"{len(outliers)} outliers, best val macro-F1 {result.best_val_macro_f1:.4f}")
         if args.save:
-            save_model(args.save, model, classes=classes, mel=MelConfig.from_params(section(p, "features")),
-                       dropout=config.dropout, input_pool=config.input_pool)
+            save_model(args.save, model, classes=classes, mel=MelConfig.from_params(section(p, "features")))
     else:
         model, _, _ = load_model(args.model)
 

@@ -98,7 +98,7 @@ def main(
     _, embedded = predict_outputs(model, features, fit_idx, device=torch.device("cpu"))
     density = FeatureDensity.fit(embedded, y[fit_idx], len(classes))
     save_model(model_out, model, classes=classes, mel=MelConfig.from_params(section(p, "features")),
-               dropout=config.dropout, input_pool=config.input_pool, feature_density=density.to_dict())
+               feature_density=density.to_dict())
     write_json(metrics, {"best_epoch": result.best_epoch, "best_val_macro_f1": result.best_val_macro_f1,
                          "epochs_run": result.epochs_run, "n_parameters": result.n_parameters,
                          "train_events": int(len(train_idx)), "val_events": int(len(val_idx)),

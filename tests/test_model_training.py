@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from musicml.atomic import save_torch
 from musicml.drums.checkpoint import load_model, save_model
-from musicml.drums.model import DrumClassifierCNN, count_parameters
+from musicml.drums.model import INPUT_NORMS, DrumClassifierCNN, count_parameters
 from musicml.drums.training import (
     TrainConfig,
     build_model,
@@ -168,7 +169,7 @@ def test_resume_without_checkpoint_starts_fresh(tmp_path):
 
 def test_finetune_starts_from_checkpoint_with_frozen_blocks(tmp_path):
     source = DrumClassifierCNN(3, input_pool=1)
-    save_model(tmp_path / "pre.pt", source, classes=["a", "b", "c"], mel=MelConfig(), dropout=0.3, input_pool=1)
+    save_model(tmp_path / "pre.pt", source, classes=["a", "b", "c"], mel=MelConfig())
     config = replace(CONFIG, finetune_checkpoint=str(tmp_path / "pre.pt"), freeze_blocks=2)
     model = build_model(3, config)
     for key, value in source.state_dict().items():
@@ -204,20 +205,46 @@ def test_predict_logits_keeps_index_order():
 # --- checkpoint -------------------------------------------------------------------------------
 
 
-def test_save_and_load_model_round_trip(tmp_path):
+@pytest.mark.parametrize("input_norm", INPUT_NORMS)
+def test_save_and_load_model_round_trip(tmp_path, input_norm):
     mel = MelConfig(sr=16000, n_mels=32, n_frames=32)
-    model = DrumClassifierCNN(4, dropout=0.1, input_pool=2)
+    model = DrumClassifierCNN(4, dropout=0.1, input_pool=2, input_norm=input_norm)
     with torch.no_grad():  # non-default BatchNorm statistics must survive too
         model.conv1[1].running_mean.fill_(0.3)
-    save_model(tmp_path / "m.pt", model, classes=["kick", "snare", "ride", "crash"], mel=mel, dropout=0.1,
-               input_pool=2)
+    save_model(tmp_path / "m.pt", model, classes=["kick", "snare", "ride", "crash"], mel=mel)
     loaded, classes, loaded_mel = load_model(tmp_path / "m.pt")
     assert classes == ["kick", "snare", "ride", "crash"] and loaded_mel == mel
     assert not loaded.training and isinstance(loaded.input_pool, torch.nn.AvgPool2d)
-    assert loaded.dropout.p == 0.1
+    assert loaded.architecture() == {"dropout": 0.1, "input_pool": 2, "input_norm": input_norm}
     x = torch.rand(2, 1, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(loaded(x), model.eval()(x))
+
+
+def test_models_saved_before_input_norm_load_as_image_only(tmp_path):
+    model = DrumClassifierCNN(3, input_pool=2)
+    save_torch({"model": model.state_dict(), "classes": ["a", "b", "c"], "mel": MelConfig().to_dict(),
+                "dropout": 0.3, "input_pool": 2}, tmp_path / "old.pt")
+    loaded, _, _ = load_model(tmp_path / "old.pt")
+    assert loaded.input_norm == "none"
+
+
+def test_band_mean_channel_ignores_a_kit_wide_colour():
+    """band_mean's second channel is the same for two clips that differ by a constant per-band gain (a
+    microphone's EQ in log-mel), and the first channel still sees the difference."""
+    torch.manual_seed(0)
+    model = DrumClassifierCNN(3, input_norm="band_mean").eval()
+    seen = []
+    model.conv1.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0]) and None)
+    clip = torch.rand(1, 1, 32, 32)
+    eq = torch.linspace(-0.2, 0.2, 32).view(1, 1, 32, 1)
+    with torch.no_grad():
+        model(clip), model(clip + eq)
+    assert seen[0].shape == (1, 2, 32, 32)
+    torch.testing.assert_close(seen[0][:, 1], seen[1][:, 1])
+    assert not torch.allclose(seen[0][:, 0], seen[1][:, 0])
+    with pytest.raises(ConfigError, match="input_norm"):
+        DrumClassifierCNN(3, input_norm="pcen")
 
 
 def test_load_model_missing_file(tmp_path):

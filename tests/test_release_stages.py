@@ -73,7 +73,7 @@ def work(tmp_path_factory):
     (work / "models").mkdir()
     with torch.no_grad():
         density = FeatureDensity.fit(model.eval().embed(x).numpy(), y.numpy(), len(classes), shrinkage=0.1)
-    save_model(work / "models/drum_classifier.pt", model.eval(), classes=classes, mel=MEL, dropout=0.0, input_pool=1,
+    save_model(work / "models/drum_classifier.pt", model.eval(), classes=classes, mel=MEL,
                feature_density=density.to_dict())
     params = tiny_params()
     params["hard_negatives"]["min_confidence"] = 0.0

@@ -13,11 +13,10 @@ from musicml.features import MelConfig
 
 
 def save_model(path: str | os.PathLike, model: DrumClassifierCNN, *, classes: list[str], mel: MelConfig,
-               dropout: float, input_pool: int, feature_density: dict | None = None) -> None:
+               feature_density: dict | None = None) -> None:
     """Save the weights with what inference needs; ``feature_density`` is the open-set model of the
     penultimate features (:meth:`musicml.release.openset.FeatureDensity.to_dict`), fitted on the training hits."""
-    state = {"model": model.state_dict(), "classes": list(classes), "mel": mel.to_dict(),
-             "dropout": dropout, "input_pool": input_pool}
+    state = {"model": model.state_dict(), "classes": list(classes), "mel": mel.to_dict(), **model.architecture()}
     if feature_density is not None:
         state["feature_density"] = feature_density
     save_torch(state, path)
@@ -28,7 +27,9 @@ def load_model(path: str | os.PathLike) -> tuple[DrumClassifierCNN, list[str], M
     if not os.path.exists(path):
         raise InputError(path, "model file not found")
     state = torch.load(path, map_location="cpu", weights_only=True)
-    model = DrumClassifierCNN(len(state["classes"]), dropout=state["dropout"], input_pool=state["input_pool"])
+    # Models saved before input_norm existed saw the image alone.
+    model = DrumClassifierCNN(len(state["classes"]), dropout=state["dropout"], input_pool=state["input_pool"],
+                              input_norm=state.get("input_norm", "none"))
     model.load_state_dict(state["model"])
     return model.eval(), list(state["classes"]), MelConfig(**state["mel"])
 

@@ -44,6 +44,7 @@ class TrainConfig:
     dropout: float = 0.3
     patience: int = 4
     input_pool: int = 2
+    input_norm: str = "none"
     device: str = "auto"
     seed: int = 0
     resume: bool = False
@@ -217,7 +218,8 @@ def spec_mask(x: torch.Tensor, *, generator: torch.Generator, freq_masks: int, f
 
 def build_model(n_classes: int, config: TrainConfig) -> DrumClassifierCNN:
     """A new model, or one started from ``config.finetune_checkpoint`` with early blocks frozen."""
-    model = DrumClassifierCNN(n_classes, dropout=config.dropout, input_pool=config.input_pool)
+    model = DrumClassifierCNN(n_classes, dropout=config.dropout, input_pool=config.input_pool,
+                              input_norm=config.input_norm)
     if config.finetune_checkpoint:
         if not os.path.exists(config.finetune_checkpoint):
             raise ConfigError(f"train.finetune.checkpoint {config.finetune_checkpoint} does not exist")
