@@ -81,10 +81,11 @@ def test_onnx_parity_with_torch(exported):
     assert classifier.logits(features[:1]).shape == (1, len(CLASSES))
 
 
-def test_band_mean_model_exports_with_parity(tmp_path):
-    """The band_mean input channel is part of the graph: ONNX takes the plain log-mel and matches torch."""
+@pytest.mark.parametrize("input_norm", ["band_mean", "band_peak"])
+def test_band_channel_model_exports_with_parity(tmp_path, input_norm):
+    """The second input channel is part of the graph: ONNX takes the plain log-mel and matches torch."""
     torch.manual_seed(1)
-    model = DrumClassifierCNN(len(CLASSES), input_pool=2, input_norm="band_mean").eval()
+    model = DrumClassifierCNN(len(CLASSES), input_pool=2, input_norm=input_norm).eval()
     export_onnx(model, tmp_path / "band.onnx", classes=CLASSES, mel=MEL)
     classifier = OnnxClassifier.load(tmp_path / "band.onnx")
     features = np.random.default_rng(3).random((5, 1, MEL.n_mels, MEL.n_frames), dtype=np.float32)

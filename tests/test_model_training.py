@@ -229,11 +229,12 @@ def test_models_saved_before_input_norm_load_as_image_only(tmp_path):
     assert loaded.input_norm == "none"
 
 
-def test_band_mean_channel_ignores_a_kit_wide_colour():
-    """band_mean's second channel is the same for two clips that differ by a constant per-band gain (a
+@pytest.mark.parametrize("input_norm", ["band_mean", "band_peak"])
+def test_band_channel_ignores_a_kit_wide_colour(input_norm):
+    """The second channel is the same for two clips that differ by a constant per-band gain (a
     microphone's EQ in log-mel), and the first channel still sees the difference."""
     torch.manual_seed(0)
-    model = DrumClassifierCNN(3, input_norm="band_mean").eval()
+    model = DrumClassifierCNN(3, input_norm=input_norm).eval()
     seen = []
     model.conv1.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0]) and None)
     clip = torch.rand(1, 1, 32, 32)
