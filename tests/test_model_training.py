@@ -179,6 +179,31 @@ def test_finetune_starts_from_checkpoint_with_frozen_blocks(tmp_path):
         build_model(3, replace(CONFIG, finetune_checkpoint=str(tmp_path / "none.pt")))
 
 
+@pytest.mark.parametrize("saved,config_norm", [("band_peak", "band_mean"), ("none", "band_peak"), ("band_mean", "none")])
+def test_finetune_from_another_input_norm_is_a_one_line_config_error(tmp_path, saved, config_norm):
+    save_model(tmp_path / "pre.pt", DrumClassifierCNN(3, input_norm=saved), classes=["a", "b", "c"], mel=MelConfig())
+    config = replace(CONFIG, finetune_checkpoint=str(tmp_path / "pre.pt"), input_norm=config_norm)
+    with pytest.raises(ConfigError, match=f"trained with input_norm={saved}, but train.input_norm is {config_norm}") as err:
+        build_model(3, config)
+    assert "\n" not in str(err.value)
+
+
+def test_finetune_checks_bare_state_dicts_tensor_by_tensor(tmp_path):
+    torch.save(DrumClassifierCNN(5, input_norm="band_peak").state_dict(), tmp_path / "bare.pt")
+    config = replace(CONFIG, finetune_checkpoint=str(tmp_path / "bare.pt"), input_norm="band_peak")
+    with pytest.raises(ConfigError, match=r"fc.weight is shape \(5, 256\) there, shape \(3, 256\) here"):
+        build_model(3, config)
+    with pytest.raises(ConfigError, match=r"conv1.0.weight is shape \(32, 2, 3, 3\) there, shape \(32, 1, 3, 3\)"):
+        build_model(5, replace(config, input_norm="none"))
+    assert build_model(5, config).input_norm == "band_peak"
+
+
+def test_from_architecture_rebuilds_the_network():
+    model = DrumClassifierCNN(4, dropout=0.2, input_pool=2, input_norm="band_mean")
+    assert DrumClassifierCNN.from_architecture(4, model.architecture()).architecture() == model.architecture()
+    assert DrumClassifierCNN.from_architecture(4, {"dropout": 0.3, "input_pool": 1}).input_norm == "none"
+
+
 def test_resolve_device():
     assert resolve_device("cpu") == torch.device("cpu")
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")

@@ -27,9 +27,8 @@ def load_model(path: str | os.PathLike) -> tuple[DrumClassifierCNN, list[str], M
     if not os.path.exists(path):
         raise InputError(path, "model file not found")
     state = torch.load(path, map_location="cpu", weights_only=True)
-    # Models saved before input_norm existed saw the image alone.
-    model = DrumClassifierCNN(len(state["classes"]), dropout=state["dropout"], input_pool=state["input_pool"],
-                              input_norm=state.get("input_norm", "none"))
+    # Models saved before input_norm existed saw the image alone (ARCHITECTURE_DEFAULTS).
+    model = DrumClassifierCNN.from_architecture(len(state["classes"]), state)
     model.load_state_dict(state["model"])
     return model.eval(), list(state["classes"]), MelConfig(**state["mel"])
 

@@ -7,9 +7,22 @@ from torch import nn
 
 from musicml.errors import ConfigError
 
+
+def _band_mean(x: torch.Tensor) -> torch.Tensor:
+    return x.mean(dim=3, keepdim=True)
+
+
+def _band_peak(x: torch.Tensor) -> torch.Tensor:
+    return x.amax(dim=3, keepdim=True)
+
+
 #: What the network sees of a clip: ``none`` the log-mel image alone (the seed's); ``band_mean`` /
-#: ``band_peak`` the image plus a second channel with each mel band's mean / peak over the clip subtracted.
-INPUT_NORMS = ("none", "band_mean", "band_peak")
+#: ``band_peak`` the image plus a second channel with each mel band's mean / peak over the clip
+#: subtracted. Each name maps to that per-band reduction over time (None: no second channel).
+INPUT_NORMS = {"none": None, "band_mean": _band_mean, "band_peak": _band_peak}
+
+#: What :meth:`DrumClassifierCNN.architecture` returns for a checkpoint saved before a key existed.
+ARCHITECTURE_DEFAULTS = {"input_norm": "none"}
 
 
 def _conv_block(in_ch: int, out_ch: int, *, pool: bool) -> nn.Sequential:
@@ -61,6 +74,12 @@ class DrumClassifierCNN(nn.Module):
         """The keyword arguments that rebuild this network (besides ``n_classes``), as a checkpoint stores them."""
         return {"dropout": self.dropout.p, "input_pool": self.pool_factor, "input_norm": self.input_norm}
 
+    @classmethod
+    def from_architecture(cls, n_classes: int, architecture: dict) -> "DrumClassifierCNN":
+        """The network :meth:`architecture` describes; keys a checkpoint lacks take :data:`ARCHITECTURE_DEFAULTS`."""
+        arch = {**ARCHITECTURE_DEFAULTS, **architecture}
+        return cls(n_classes, dropout=arch["dropout"], input_pool=arch["input_pool"], input_norm=arch["input_norm"])
+
     @property
     def conv_blocks(self) -> list[nn.Module]:
         return [self.conv1, self.conv2, self.conv3, self.conv4]
@@ -68,10 +87,9 @@ class DrumClassifierCNN(nn.Module):
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Penultimate features ``(batch, 256)``: the pooled last conv block, before dropout and ``fc``."""
         x = self.input_pool(x)
-        if self.input_norm == "band_mean":
-            x = torch.cat([x, x - x.mean(dim=3, keepdim=True)], dim=1)
-        elif self.input_norm == "band_peak":
-            x = torch.cat([x, x - x.amax(dim=3, keepdim=True)], dim=1)
+        reduce = INPUT_NORMS[self.input_norm]
+        if reduce is not None:
+            x = torch.cat([x, x - reduce(x)], dim=1)
         for block in self.conv_blocks:
             x = block(x)
         return torch.flatten(x, 1)

@@ -30,7 +30,7 @@ from musicml.drums.distributed import (
     broadcast_from_main,
     derived_seed,
 )
-from musicml.drums.model import DrumClassifierCNN, count_parameters
+from musicml.drums.model import ARCHITECTURE_DEFAULTS, DrumClassifierCNN, count_parameters
 from musicml.errors import ConfigError
 
 
@@ -224,9 +224,34 @@ def build_model(n_classes: int, config: TrainConfig) -> DrumClassifierCNN:
         if not os.path.exists(config.finetune_checkpoint):
             raise ConfigError(f"train.finetune.checkpoint {config.finetune_checkpoint} does not exist")
         state = torch.load(config.finetune_checkpoint, map_location="cpu", weights_only=True)
+        check_finetune_source(config.finetune_checkpoint, state, model)
         model.load_state_dict(state.get("model", state))
         model.freeze_blocks(config.freeze_blocks)
     return model
+
+
+def check_finetune_source(path: str | os.PathLike, state: dict, model: DrumClassifierCNN) -> None:
+    """Raise a one-line ConfigError when checkpoint ``state`` cannot start ``model``.
+
+    A checkpoint of :func:`musicml.drums.checkpoint.save_model` names its architecture: its
+    ``input_norm`` and ``input_pool`` must equal the config's, since band_mean and band_peak
+    weights have the same shapes and would load silently into the wrong network. Any other
+    checkpoint (a bare state dict, a resume checkpoint) is checked tensor by tensor.
+    """
+    if "classes" in state:
+        saved = {**ARCHITECTURE_DEFAULTS, **state}
+        for key in ("input_norm", "input_pool"):
+            if saved[key] != model.architecture()[key]:
+                raise ConfigError(f"train.finetune.checkpoint {path} was trained with {key}={saved[key]}, "
+                                  f"but train.{key} is {model.architecture()[key]}; set train.{key}: {saved[key]}")
+    weights = state.get("model", state)
+    for key, value in model.state_dict().items():
+        theirs = weights.get(key)
+        if theirs is None or tuple(theirs.shape) != tuple(value.shape):
+            found = "missing" if theirs is None else f"shape {tuple(theirs.shape)}"
+            raise ConfigError(f"train.finetune.checkpoint {path} does not fit this network: {key} is {found} "
+                              f"there, shape {tuple(value.shape)} here (train.input_norm and the taxonomy's classes "
+                              "must match the checkpoint's)")
 
 
 def train_classifier(
