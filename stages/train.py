@@ -100,10 +100,12 @@ def main(
     save_model(model_out, model, classes=classes, mel=MelConfig.from_params(section(p, "features")),
                feature_density=density.to_dict())
     write_json(metrics, {"best_epoch": result.best_epoch, "best_val_macro_f1": result.best_val_macro_f1,
+                         "kept_epoch": result.kept_epoch,
                          "epochs_run": result.epochs_run, "n_parameters": result.n_parameters,
                          "train_events": int(len(train_idx)), "val_events": int(len(val_idx)),
                          "train_outliers": int(outliers.sum()), "oe_weight": config.oe_weight})
-    print(f"train: best val macro-F1 {result.best_val_macro_f1:.4f} at epoch {result.best_epoch} "
+    print(f"train: best val macro-F1 {result.best_val_macro_f1:.4f} at epoch {result.best_epoch}, "
+          f"kept epoch {result.kept_epoch} (train.keep={config.keep}) "
           f"({time.perf_counter() - started:.0f} s) -> {model_out}")
 
 

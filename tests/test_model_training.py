@@ -123,6 +123,25 @@ def test_training_learns_a_separable_problem_and_checkpoints(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]  # no temporary files left
 
 
+@pytest.mark.parametrize("keep", ["best", "last"])
+def test_keep_returns_the_best_or_the_last_epoch(tmp_path, monkeypatch, keep):
+    # Validation macro-F1 falls every epoch, so the best epoch (1) is not the last (3).
+    scores = iter([0.9, 0.8, 0.7])
+    monkeypatch.setattr("musicml.drums.training.macro_f1", lambda *args: next(scores))
+    model, result = train(tmp_path, config=replace(CONFIG, keep=keep))
+    assert result.best_epoch == 1 and result.kept_epoch == {"best": 1, "last": 3}[keep]
+    state = torch.load(tmp_path / "ckpt.pt", map_location="cpu", weights_only=False)
+    expected = state["best_state"] if keep == "best" else state["model"]
+    assert not torch.equal(state["best_state"]["fc.weight"], state["model"]["fc.weight"])
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, expected[key]), key
+
+
+def test_keep_must_be_best_or_last():
+    with pytest.raises(ConfigError, match="train.keep must be best or last, got 'final'"):
+        replace(CONFIG, keep="final")
+
+
 def test_same_seed_gives_identical_history(tmp_path):
     _, a = train(tmp_path, name="a.pt", config=replace(CONFIG, epochs=1))
     _, b = train(tmp_path, name="b.pt", config=replace(CONFIG, epochs=1))

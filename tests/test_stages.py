@@ -116,7 +116,7 @@ def test_weights_augment_features(pipeline):
 @pytest.mark.slow
 def test_train_evaluate_bootstrap_export(pipeline):
     train = json.loads((pipeline / "metrics/train.json").read_text())
-    assert train["epochs_run"] == 2 and train["n_parameters"] > 300_000
+    assert train["epochs_run"] == train["kept_epoch"] == 2 and train["n_parameters"] > 300_000
     dataset = pd.read_parquet(pipeline / "data/interim/dataset.parquet")
     augmented = pd.read_parquet(pipeline / "data/interim/augmented.parquet")
     train_unknowns = ((dataset["split"] == "train") & (dataset["label"] == "unknown")).sum()

@@ -43,6 +43,9 @@ class TrainConfig:
     weight_decay: float = 1e-4
     dropout: float = 0.3
     patience: int = 4
+    # Which weights train_classifier returns: the epoch with the best validation macro-F1
+    # ("best"), or the last epoch run ("last"); see params.yaml train.keep.
+    keep: str = "best"
     input_pool: int = 2
     input_norm: str = "none"
     device: str = "auto"
@@ -61,6 +64,10 @@ class TrainConfig:
     # the share of the sampler's draws that go to outliers (the known rows keep their weights).
     oe_weight: float = 0.0
     oe_share: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.keep not in ("best", "last"):
+            raise ConfigError(f"train.keep must be best or last, got {self.keep!r}")
 
     @classmethod
     def from_params(cls, params: dict) -> "TrainConfig":
@@ -84,6 +91,7 @@ class TrainResult:
     epochs_run: int
     n_parameters: int
     history: list[dict] = field(default_factory=list)
+    kept_epoch: int = 0  # the epoch whose weights were returned (TrainConfig.keep)
 
 
 class FeatureDataset(Dataset):
@@ -414,7 +422,11 @@ def train_classifier(
             on_epoch(metrics)
 
     model = model.cpu()
-    model.load_state_dict(best_state)
+    kept_epoch = history[-1]["epoch"] if history else 0
+    if config.keep == "best":
+        model.load_state_dict(best_state)
+        kept_epoch = best_epoch
     model.eval()
     return model, TrainResult(best_epoch=best_epoch, best_val_macro_f1=max(best_f1, 0.0),
-                              epochs_run=len(history), n_parameters=count_parameters(model), history=history)
+                              epochs_run=len(history), n_parameters=count_parameters(model), history=history,
+                              kept_epoch=kept_epoch)
