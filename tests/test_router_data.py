@@ -6,6 +6,7 @@ import json
 import random
 import re
 import threading
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import numpy as np
@@ -65,6 +66,13 @@ def test_library_covers_every_seed_example_category_and_operation(library):
         assert any(cat == category and rx.match(example) for cat, rx in regexes), example
     neither = [t for t in library.templates if not t.needs_daw and not t.needs_arranger]
     assert len(neither) >= 4 and all(t.category == "edge" and t.confidence < 1 for t in neither)
+
+
+def test_every_operation_has_two_template_families(library):
+    # The split holds out whole families: an operation with a single family would be absent from training
+    # whenever that family is held out, and the test would measure a missing concept, not a new phrasing.
+    families = Counter((t.category, t.operation) for t in library.templates)
+    assert {op: n for op, n in families.items() if n < 2} == {}
 
 
 # Slots that name a part of the project (a track, clip, bar, effect, mixer setting): by the seed's
