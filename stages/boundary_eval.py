@@ -26,7 +26,7 @@ def main(
     metrics: Path = typer.Option("metrics/boundary.json", help="Boundary recall, onset F per class, gates."),
 ) -> None:
     """Macro recall of window-edge events per class (gate `boundary.min_macro_recall`, fails the stage when
-    `boundary.strict`) and onset F-measure per class within `boundary.tolerance_ms` (mir_eval conventions)."""
+    `boundary.strict`) and onset F-measure per class within `boundary.tolerance_ms` (mir_eval conventions); strokes of one class closer than `boundary.merge_ms` are one reference."""
     p = load_yaml(params)
     cfg = section(p, "boundary")
     references = read_pack(pack)
@@ -49,7 +49,8 @@ def main(
         classes = transcriber.classes
     # The gate is on every take; `base_takes` repeats the scores on the dataset's own held-out takes alone.
     report = evaluate_with_base(references, table, extra_takes=extra_pack_takes(pack), classes=classes,
-                                tolerance_s=cfg["tolerance_ms"] / 1000, min_macro_recall=cfg["min_macro_recall"])
+                                tolerance_s=cfg["tolerance_ms"] / 1000, min_macro_recall=cfg["min_macro_recall"],
+                                merge_s=cfg["merge_ms"] / 1000)
     report["method"] = "score-only" if score_only else config.method
     write_json(metrics, report)
     gate = report["gates"]["macro_recall"]

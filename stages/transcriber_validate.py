@@ -48,7 +48,8 @@ def main(
                              columns=["take", "time_s", "label", "confidence"])
         report[method] = evaluate_with_base(references, table, extra_takes=set(more["audio_path"].astype(str)),
                                             classes=transcriber.classes, tolerance_s=cfg["tolerance_ms"] / 1000,
-                                            min_macro_recall=cfg["min_macro_recall"])
+                                            min_macro_recall=cfg["min_macro_recall"],
+                                            merge_s=cfg["merge_ms"] / 1000)
         print(f"transcriber_validate: {method}: boundary macro recall {report[method]['macro_recall']:.4f}, "
               f"onset macro F {report[method]['macro_f_measure']:.4f} over {len(durations)} validation takes")
     better = max(report, key=lambda m: (report[m]["macro_recall"], report[m]["macro_f_measure"]))

@@ -14,8 +14,8 @@ from scipy.sparse.csgraph import maximum_bipartite_matching
 
 from conftest import ROOT
 from musicml.drums.boundary import (Reference, evaluate_boundaries, evaluate_with_base, extra_pack_takes,
-                                    match_onsets, onset_scores, pack_windows, plan_boundary_windows, read_pack,
-                                    read_predictions)
+                                    first_of_close, match_onsets, merge_close_strikes, onset_scores, pack_windows,
+                                    plan_boundary_windows, read_pack, read_predictions)
 from musicml.errors import GateError, InputError
 from musicml.manifest import events_frame, write_events
 from transcribe_helpers import export_random_model, write_take
@@ -144,6 +144,32 @@ def test_evaluation_scores_and_gate():
     empty = evaluate_boundaries(references, preds(), classes=["kick", "snare"], tolerance_s=0.05,
                                 min_macro_recall=0.95)
     assert empty["macro_recall"] == 0.0 and empty["estimates"] == 0
+
+
+def test_first_of_close_keeps_the_first_stroke_of_each_run():
+    assert first_of_close([1.0, 0.5, 0.52, 0.54, 0.6], merge_s=0.03).tolist() == [True, True, False, True, True]
+    assert first_of_close([0.5, 0.5], merge_s=0.03).tolist() == [True, False]
+    assert first_of_close([0.5, 0.5], merge_s=0.0).all()
+
+
+def test_same_class_strokes_closer_than_merge_are_one_reference():
+    # Two crashes struck together (the second flagged at a window edge) and a snare flam 20 ms apart; a kick
+    # at the same time as a crash is another class and stays.
+    references = refs((1.0, "crash", False), (1.0, "crash", True), (1.0, "kick", False), (2.0, "snare", False),
+                      (2.02, "snare", False), (3.0, "snare", False))
+    kept, merged = merge_close_strikes(references, merge_s=0.03)
+    assert merged == {"crash": 1, "snare": 1} and len(kept) == 4
+    assert [r for r in kept if r.label == "crash"] == [Reference("a.wav", "e0", 1.0, "crash", True)]
+    # One onset per stroke the transcription can report: without merging the second of each pair is a miss.
+    predictions = preds((1.0, "crash"), (1.0, "kick"), (2.0, "snare"), (3.0, "snare"))
+    kw = dict(classes=["kick", "snare", "crash"], tolerance_s=0.05, min_macro_recall=0.95)
+    plain = evaluate_boundaries(references, predictions, **kw)
+    assert plain["per_class"]["crash"]["boundary_recall"] == 0.0 and plain["per_class"]["snare"]["recall"] == 2 / 3
+    report = evaluate_boundaries(references, predictions, merge_s=0.03, **kw)
+    crash, snare = report["per_class"]["crash"], report["per_class"]["snare"]
+    assert crash["boundary_recall"] == 1.0 and crash["references"] == 1 and crash["merged_references"] == 1
+    assert snare["f_measure"] == 1.0 and snare["merged_references"] == 1 and report["merge_ms"] == 30.0
+    assert report["macro_recall"] == 1.0
 
 
 def test_extra_takes_are_scored_with_the_base_takes_and_apart():

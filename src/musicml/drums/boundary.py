@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -53,6 +53,59 @@ def match_onsets(reference: Sequence[float], estimate: Sequence[float], *, toler
             pairs.append((int(i), int(est_order[j])))
             j += 1
     return pairs
+
+
+def first_of_close(onsets: Sequence[float], *, merge_s: float) -> np.ndarray:
+    """Which strokes of one class remain when strokes closer than ``merge_s`` to the last kept one are one.
+
+    A class-level transcription reports at most one onset of a class within its
+    peak-picking gap, so two strokes of one class closer than that (a flam, two
+    crash cymbals struck together) can never both be matched: counted apart, the
+    second is a miss no transcriber can avoid. The first of each run is kept.
+
+    Returns
+    -------
+    ndarray of bool
+        A mask in the order of ``onsets`` (which need not be sorted); all True when ``merge_s`` <= 0.
+    """
+    times = np.asarray(onsets, dtype=np.float64)
+    keep = np.ones(times.size, dtype=bool)
+    if merge_s <= 0:
+        return keep
+    last = -np.inf
+    for i in np.argsort(times, kind="stable"):
+        if times[i] - last < merge_s:
+            keep[i] = False
+        else:
+            last = times[i]
+    return keep
+
+
+def merge_close_strikes(references: Sequence["Reference"], *, merge_s: float) -> tuple[list["Reference"], dict]:
+    """:func:`first_of_close` per take and class; a merged stroke is a boundary event when any of its strokes was.
+
+    Returns
+    -------
+    (references, merged): the references kept (in the given order) and the count merged away per label.
+    """
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, r in enumerate(references):
+        groups.setdefault((r.take, r.label), []).append(i)
+    kept: dict[int, Reference] = {}
+    merged: dict[str, int] = {}
+    for (_, label), members in groups.items():
+        members.sort(key=lambda i: references[i].onset_s)
+        keep = first_of_close([references[i].onset_s for i in members], merge_s=merge_s)
+        head = None
+        for i, k in zip(members, keep):
+            if k:
+                head = i
+                kept[i] = references[i]
+            else:
+                merged[label] = merged.get(label, 0) + 1
+                if references[i].boundary and not kept[head].boundary:
+                    kept[head] = replace(kept[head], boundary=True)
+    return [kept[i] for i in sorted(kept)], merged
 
 
 def onset_scores(n_reference: int, n_estimate: int, n_matched: int) -> dict:
@@ -227,12 +280,14 @@ def read_predictions(path: str | os.PathLike, *, takes: Iterable[str]) -> pd.Dat
 
 
 def evaluate_boundaries(references: Sequence[Reference], predictions: pd.DataFrame, *, classes: Sequence[str],
-                        tolerance_s: float, min_macro_recall: float) -> dict:
+                        tolerance_s: float, min_macro_recall: float, merge_s: float = 0.0) -> dict:
     """Boundary recall and onset F-measure per class, with the macro-recall gate.
 
     References whose label is not in ``classes`` (e.g. ``unknown``) are not
     scored and are counted under ``ignored_references``. Predictions of
     labels outside ``classes`` count as false positives of no class.
+    Strokes of one class closer than ``merge_s`` are one reference
+    (:func:`merge_close_strikes`; ``merged_references`` per class counts them).
 
     Returns
     -------
@@ -241,6 +296,7 @@ def evaluate_boundaries(references: Sequence[Reference], predictions: pd.DataFra
         ``per_class`` {class: boundary_recall, boundary_events, precision,
         recall, f_measure, references, estimates}, counts, and ``gates``.
     """
+    references, merged = merge_close_strikes(references, merge_s=merge_s)
     ref = pd.DataFrame([r.__dict__ for r in references], columns=["take", "event_id", "onset_s", "label", "boundary"])
     scored = ref[ref["label"].isin(classes)]
     per_class = {}
@@ -258,7 +314,8 @@ def evaluate_boundaries(references: Sequence[Reference], predictions: pd.DataFra
         n_boundary = int(r["boundary"].sum())
         scores = onset_scores(len(r), len(p), matched)
         per_class[label] = {
-            "references": int(len(r)), "estimates": int(len(p)), "matched": matched,
+            "references": int(len(r)), "merged_references": merged.get(label, 0), "estimates": int(len(p)),
+            "matched": matched,
             "boundary_events": n_boundary, "boundary_recall": boundary_hit / n_boundary if n_boundary else 0.0,
             **scores,
         }
@@ -270,6 +327,7 @@ def evaluate_boundaries(references: Sequence[Reference], predictions: pd.DataFra
         "macro_recall": macro_recall,
         "macro_f_measure": macro_f,
         "tolerance_ms": round(tolerance_s * 1000, 3),
+        "merge_ms": round(merge_s * 1000, 3),
         "takes": int(ref["take"].nunique()),
         "references": int(len(scored)),
         "boundary_references": int(scored["boundary"].sum()),
@@ -282,11 +340,12 @@ def evaluate_boundaries(references: Sequence[Reference], predictions: pd.DataFra
 
 
 def evaluate_with_base(references: Sequence[Reference], predictions: pd.DataFrame, *, extra_takes: Iterable[str],
-                       classes: Sequence[str], tolerance_s: float, min_macro_recall: float) -> dict:
+                       classes: Sequence[str], tolerance_s: float, min_macro_recall: float,
+                       merge_s: float = 0.0) -> dict:
     """:func:`evaluate_boundaries` over every take, plus ``base_takes``: the same scores over the takes that are
     not in ``extra_takes`` (the original held-out takes, comparable with figures from before the extra takes).
     ``base_takes`` is absent when there are no extra takes."""
-    kw = dict(classes=classes, tolerance_s=tolerance_s, min_macro_recall=min_macro_recall)
+    kw = dict(classes=classes, tolerance_s=tolerance_s, min_macro_recall=min_macro_recall, merge_s=merge_s)
     report = evaluate_boundaries(references, predictions, **kw)
     extra = set(extra_takes)
     if extra:
