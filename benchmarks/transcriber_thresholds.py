@@ -32,7 +32,7 @@ def main() -> None:
     import pandas as pd
 
     from musicml.config import load_yaml, section
-    from musicml.drums.boundary import first_of_close, held_out_takes
+    from musicml.drums.boundary import held_out_takes, merge_close_onsets
     from musicml.drums.frame_transcription import choose_thresholds, class_scores, peak_radius
     from musicml.drums.transcriber import TranscriberConfig, load_checkpoint, load_takes, take_activations
     from musicml.manifest import read_events
@@ -49,13 +49,7 @@ def main() -> None:
     takes = load_takes(val, classes, cfg, pad=int(round(window_s * cfg.frames.fps)) + 2)
     acts = {t.name: take_activations(model, t, cfg, window_s=window_s, hop_s=hop_s) for t in takes}
     merge_s = bounds["merge_ms"] / 1000
-    refs = {}
-    for t in takes:
-        kept = np.ones(len(t.references), dtype=bool)
-        for c in {c for _, c in t.references}:
-            members = [i for i, (_, k) in enumerate(t.references) if k == c]
-            kept[members] = first_of_close([t.references[i][0] for i in members], merge_s=merge_s)
-        refs[t.name] = [r for r, k in zip(t.references, kept) if k]
+    refs = {t.name: merge_close_onsets(t.references, merge_s=merge_s) for t in takes}
     kits = sorted({kit_of[name] for name in acts})
     kw = dict(radius=peak_radius(cfg.min_gap_ms, cfg.frames), fps=cfg.frames.fps,
               tolerance_s=bounds["tolerance_ms"] / 1000, n_classes=len(classes))

@@ -14,7 +14,7 @@ from scipy.sparse.csgraph import maximum_bipartite_matching
 
 from conftest import ROOT
 from musicml.drums.boundary import (Reference, evaluate_boundaries, evaluate_with_base, extra_pack_takes,
-                                    first_of_close, match_onsets, merge_close_strikes, onset_scores, pack_windows,
+                                    first_of_close, match_onsets, merge_close_onsets, merge_close_strikes, onset_scores, pack_windows,
                                     plan_boundary_windows, read_pack, read_predictions)
 from musicml.errors import GateError, InputError
 from musicml.manifest import events_frame, write_events
@@ -150,6 +150,13 @@ def test_first_of_close_keeps_the_first_stroke_of_each_run():
     assert first_of_close([1.0, 0.5, 0.52, 0.54, 0.6], merge_s=0.03).tolist() == [True, True, False, True, True]
     assert first_of_close([0.5, 0.5], merge_s=0.03).tolist() == [True, False]
     assert first_of_close([0.5, 0.5], merge_s=0.0).all()
+
+
+def test_close_onsets_of_one_class_merge_and_other_classes_stay():
+    # (onset_s, class): a flam of class 1 (20 ms), two class-2 cymbals together, class 0 at the same time.
+    pairs = [(1.0, 0), (1.0, 2), (1.0, 2), (2.0, 1), (2.02, 1), (2.5, 1)]
+    assert merge_close_onsets(pairs, merge_s=0.03) == [(1.0, 0), (1.0, 2), (2.0, 1), (2.5, 1)]
+    assert merge_close_onsets(pairs, merge_s=0.0) == pairs
 
 
 def test_same_class_strokes_closer_than_merge_are_one_reference():

@@ -15,7 +15,7 @@ from musicml.drums.transcribe import METHODS, StreamConfig, load_transcriber, me
 from musicml.drums.transcriber import (Augmenter, FrameTranscriberNet, TranscriberConfig, class_pos_weights, export_transcriber,
                                        load_takes, shift_mel,
                                        onnx_parity, save_checkpoint, load_checkpoint, take_activations,
-                                       take_windows, train_transcriber, _resolvable)
+                                       take_windows, train_transcriber)
 from musicml.errors import ConfigError, InputError
 from transcribe_helpers import export_random_model, run_cli, write_take
 
@@ -306,10 +306,3 @@ def test_method_selects_the_model(trained, take, tmp_path):
         ft.FrameTranscriber.load(classifier)
     assert method_of(classifier, "frames") == "onsets" and method_of(trained[3], "onsets") == "frames"
     assert method_of(tmp_path / "missing.onnx", "frames") == "frames"
-
-
-def test_validation_references_merge_same_class_strokes_within_the_peak_gap():
-    # (onset_s, class): a flam of class 1 (20 ms), two class-2 cymbals together, class 0 at the same time.
-    refs = [(1.0, 0), (1.0, 2), (1.0, 2), (2.0, 1), (2.02, 1), (2.5, 1)]
-    assert _resolvable(refs, merge_s=0.03) == [(1.0, 0), (1.0, 2), (2.0, 1), (2.5, 1)]
-    assert _resolvable(refs, merge_s=0.0) == refs

@@ -81,6 +81,15 @@ def first_of_close(onsets: Sequence[float], *, merge_s: float) -> np.ndarray:
     return keep
 
 
+def merge_close_onsets(references: Sequence[tuple[float, int]], *, merge_s: float) -> list[tuple[float, int]]:
+    """``(onset_s, class)`` pairs without those :func:`first_of_close` merges within each class, order kept."""
+    keep = np.ones(len(references), dtype=bool)
+    for c in {c for _, c in references}:
+        members = [i for i, (_, k) in enumerate(references) if k == c]
+        keep[members] = first_of_close([references[i][0] for i in members], merge_s=merge_s)
+    return [r for r, k in zip(references, keep) if k]
+
+
 def merge_close_strikes(references: Sequence["Reference"], *, merge_s: float) -> tuple[list["Reference"], dict]:
     """:func:`first_of_close` per take and class; a merged stroke is a boundary event when any of its strokes was.
 

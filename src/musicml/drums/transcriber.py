@@ -29,7 +29,7 @@ from torch import nn
 from musicml.atomic import atomic_path, save_torch
 from musicml.audio import load_audio
 from musicml.config import checked_keys
-from musicml.drums.boundary import first_of_close
+from musicml.drums.boundary import merge_close_onsets
 from musicml.drums.frame_transcription import (METADATA_CLASSES, METADATA_FRAMES, METADATA_PEAKS, FrameConfig,
                                                FrameWindow, choose_thresholds, compress, frame_windows,
                                                onset_targets, padded_mel_power, peak_radius, stitch)
@@ -199,15 +199,6 @@ def take_frames(name: str, audio: np.ndarray, onsets: Sequence[float], labels: S
     return TakeFrames(name, int(audio.size), n, pad, padded_mel_power(audio, fc, pad=pad), padded, refs)
 
 
-def _resolvable(refs: list[tuple[float, int]], *, merge_s: float) -> list[tuple[float, int]]:
-    """``refs`` without the strokes :func:`~musicml.drums.boundary.first_of_close` merges, per class."""
-    keep = np.ones(len(refs), dtype=bool)
-    for c in {c for _, c in refs}:
-        members = [i for i, (_, k) in enumerate(refs) if k == c]
-        keep[members] = first_of_close([refs[i][0] for i in members], merge_s=merge_s)
-    return [r for r, k in zip(refs, keep) if k]
-
-
 def load_takes(events: pd.DataFrame, classes: Sequence[str], cfg: TranscriberConfig, *, pad: int,
                loader: Callable[[str], np.ndarray] | None = None) -> list[TakeFrames]:
     """Every take (``audio_path``) of ``events`` with its labelled onsets, in path order."""
@@ -312,7 +303,7 @@ def validate(model: nn.Module, takes: Sequence[TakeFrames], cfg: TranscriberConf
     (macro F, thresholds, per-class scores)."""
     acts = {t.name: take_activations(model, t, cfg, window_s=window_s, hop_s=hop_s) for t in takes}
     # Scored against what the output can say: one onset per class within the peak-picking gap.
-    refs = {t.name: _resolvable(t.references, merge_s=cfg.min_gap_ms / 1000) for t in takes}
+    refs = {t.name: merge_close_onsets(t.references, merge_s=cfg.min_gap_ms / 1000) for t in takes}
     thresholds, scores = choose_thresholds(acts, refs, grid=cfg.threshold_grid,
                                            radius=peak_radius(cfg.min_gap_ms, cfg.frames), fps=cfg.frames.fps,
                                            tolerance_s=tolerance_s, n_classes=n_classes, beta=cfg.threshold_beta)
