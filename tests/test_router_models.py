@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from musicml.router.models import (HeadConfig, decide, exact_match, fit_baseline, fold_standardisation, head_proba,
                                    train_head, tune_thresholds)
+from musicml.errors import InputError
 from musicml.router.scoring import gates, score
 
 
@@ -105,7 +107,6 @@ def test_ngram_scorer_matches_the_scikit_learn_baseline(tmp_path):
 
 
 def test_ngram_scorer_rejects_a_file_that_is_not_one(tmp_path):
-    from musicml.errors import InputError
     from musicml.router.ngrams import NgramScorer
 
     (tmp_path / "x.npz").write_bytes(b"not a zip")
@@ -131,7 +132,6 @@ def test_choose_hybrid_prefers_the_blend_when_it_is_better():
 
 
 def test_cross_validate_scores_every_row_out_of_its_family():
-    from musicml.errors import InputError
     from musicml.router.training import cross_validate
 
     # Only a family's own nonsense word tells its labels: a model that saw the family scores its rows
@@ -156,3 +156,29 @@ def test_cross_validate_scores_every_row_out_of_its_family():
     assert np.allclose(again[0], baseline) and np.allclose(again[1], head)
     with pytest.raises(InputError, match="12 template families for 20"):
         cross_validate(*args, folds=20, baseline_c=10.0, head=config, seed=0)
+
+
+def test_family_cv_scores_every_family_out_of_fold_for_each_seed():
+    from musicml.router.training import family_cv
+
+    # As above: each family's own nonsense word tells its labels, so a family scored by models that never saw
+    # it is guessed; a cross-validation that leaked a family into its own training folds would score ~1.0.
+    rows = []
+    for f in range(12):
+        daw = f % 2 == 0
+        for i in range(10):
+            rows.append({"question": f"qz{f}{f}{f}x item {i}", "template_id": f"fam{f}", "confidence": 1.0,
+                         "category": "daw" if daw else "arranger", "needsDAW": daw, "needsArranger": not daw})
+    df = pd.DataFrame(rows)
+    x = np.random.default_rng(0).normal(size=(len(df), 8)).astype(np.float32)
+    kw = dict(folds=3, baseline_c=10.0, head=HeadConfig(hidden=8, epochs=3, lr=0.01, batch_size=16),
+              blend_weights=[0.0, 0.5, 1.0])
+    first = (df["template_id"] == "fam0").to_numpy()
+    report = family_cv(df, x, seeds=[0, 1], subset=first, **kw)
+    assert report["families"] == 12 and report["rows"] == 120 and report["seeds"] == [0, 1]
+    assert len(report["embedding"]["per_seed"]) == len(report["baseline"]["per_seed"]) == 2
+    assert report["baseline"]["mean"] < 0.8 and report["embedding"]["mean"] < 0.8
+    assert set(report["by_category"]) == {"daw", "arranger"} and len(report["subset"]["per_seed"]) == 2
+    assert family_cv(df, x, seeds=[0, 1], subset=first, **kw) == report  # seeded
+    with pytest.raises(InputError, match="rerun router_embed"):
+        family_cv(df, x[:10], seeds=[0], **kw)

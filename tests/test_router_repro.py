@@ -43,6 +43,9 @@ def test_router_pipeline_repro_and_route(reproduced, tmp_path):
         for name in ("test", "natural"):
             assert 0.0 <= evaluation[model][name]["exact_match"] <= 1.0
     assert evaluation["embedding"]["natural"]["examples"] >= 150
+    cv = evaluation["family_cv"]  # every family held out once per seed, beside the test
+    assert cv["rows"] == sum(1 for _ in open(repo / "data/interim/router/dataset.jsonl"))
+    assert 0.0 <= cv["embedding"]["mean"] <= 1.0 and len(cv["embedding"]["per_seed"]) == len(cv["seeds"]) > 0
     export = json.loads((repo / "metrics/router_export.json").read_text())
     assert export["parity_passed"] and export["parity_max_abs_embedding_diff"] < 1e-3
     trained = json.loads((repo / "metrics/router_train.json").read_text())

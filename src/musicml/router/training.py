@@ -278,3 +278,49 @@ def load_tuned(path: str | os.PathLike) -> dict | None:
         return torch.load(path, map_location="cpu", weights_only=True).get("tuned")
     except (OSError, RuntimeError, AttributeError) as exc:
         raise InputError(path, f"not a saved router head: {exc}") from exc
+
+
+def family_cv(df: pd.DataFrame, embeddings: np.ndarray, *, folds: int, seeds: list[int], baseline_c: float,
+              head: HeadConfig, blend_weights: list[float], subset: np.ndarray | None = None) -> dict[str, Any]:
+    """All-family cross-validation: every template family of ``df`` (all splits) held out once per seed.
+
+    The template-held-out test holds out a few dozen families, drawn anew
+    whenever the library changes, and the draw moves its figure by more than
+    most changes do. Here :func:`cross_validate` runs over every row, each
+    seed choosing the head's epochs, blend weight and thresholds out of fold
+    (:func:`choose_hybrid`) as router_train does, so every family is scored by
+    models that never saw it. An estimate to read beside the test, never used
+    to choose the shipped models.
+
+    Returns
+    -------
+    dict
+        ``folds``, ``seeds``, ``families``, ``rows``; ``embedding`` and ``baseline`` exact match
+        (``mean`` and ``per_seed``); ``by_category``: the embedding router's mean exact match per category;
+        with a boolean row mask ``subset``, ``subset``: the embedding router's exact match on those rows.
+    """
+    if len(embeddings) != len(df):
+        raise InputError("embeddings", f"{len(embeddings)} rows for {len(df)} examples; rerun router_embed")
+    y, families, categories = labels_of(df), df["template_id"].to_numpy(), df["category"].to_numpy()
+    texts, weights = df["question"].tolist(), df["confidence"].to_numpy(dtype=float)
+    embedding, baseline, by_category, on_subset = [], [], [], []
+    for seed in seeds:
+        baseline_oof, head_oof = cross_validate(texts, embeddings, y, weights, families, categories, folds=folds,
+                                                baseline_c=baseline_c, head=head, seed=seed)
+        chosen = choose_hybrid(y, baseline_oof, head_oof, blend_weights)
+        pred = decide(blend(head_oof[chosen["epochs"] - 1], baseline_oof, chosen["blend_weight"]),
+                      chosen["thresholds"])[0]
+        embedding.append(exact_match(y, pred))
+        baseline.append(exact_match(y, decide(baseline_oof, tune_thresholds(y, baseline_oof))[0]))
+        by_category.append(score(y, pred, categories.tolist())["by_category"])
+        if subset is not None:
+            on_subset.append(exact_match(y[subset], pred[subset]))
+    report = {
+        "folds": folds, "seeds": list(seeds), "families": int(len(set(families))), "rows": int(len(df)),
+        "embedding": {"mean": round(float(np.mean(embedding)), 5), "per_seed": [round(v, 5) for v in embedding]},
+        "baseline": {"mean": round(float(np.mean(baseline)), 5), "per_seed": [round(v, 5) for v in baseline]},
+        "by_category": {c: round(float(np.mean([b[c] for b in by_category])), 5) for c in by_category[0]},
+    }
+    if subset is not None:
+        report["subset"] = {"mean": round(float(np.mean(on_subset)), 5), "per_seed": [round(v, 5) for v in on_subset]}
+    return report
