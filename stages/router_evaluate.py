@@ -45,6 +45,8 @@ def main(
     baseline, baseline_thresholds = load_baseline(baseline_path)
     head, head_thresholds, layers, blend_weight = load_head(head_path)
     tuned = load_tuned(head_path)
+    with np.load(embeddings) as arrays:  # read once: the test, the natural set and the family cross-validation
+        cached = {"dataset": arrays["dataset"], "natural": arrays["natural"]}
     if tuned:
         # The head was trained on fine-tuned encoder layers: the cached (packaged-encoder) features do not apply.
         from musicml.router.encoder import embed, load_encoder
@@ -53,8 +55,7 @@ def main(
         vectors = {name: embed(frame["question"].tolist(), layers=layers, encoder=encoder)
                    for name, frame in sets.items()}
     else:
-        with np.load(embeddings) as arrays:
-            vectors = {"test": arrays["dataset"][test], "natural": arrays["natural"]}
+        vectors = {"test": cached["dataset"][test], "natural": cached["natural"]}
     report: dict = {}
     rows = nat[["question", *LABELS]].copy()
     for name, frame in sets.items():
@@ -75,9 +76,7 @@ def main(
                                                   > report["baseline"]["natural"]["exact_match"])
     if cfg["family_cv"]["seeds"]:
         train_cfg = section(p, "router.train")
-        with np.load(embeddings) as arrays:
-            features = arrays["dataset"]
-        report["family_cv"] = family_cv(df, features, folds=int(cfg["family_cv"]["folds"]),
+        report["family_cv"] = family_cv(df, cached["dataset"], folds=int(cfg["family_cv"]["folds"]),
                                         seeds=[int(s) for s in cfg["family_cv"]["seeds"]],
                                         baseline_c=float(train_cfg["baseline_c"]),
                                         head=HeadConfig.from_params(train_cfg["head"]),
