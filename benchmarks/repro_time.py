@@ -1,9 +1,11 @@
-"""Wall-clock of a from-scratch default `dvc repro` and of a no-op one.
+"""Wall-clock of a from-scratch default `dvc repro`, per stage, and of a no-op one.
 
 Runs in a temporary copy of the repository (source files only), so the
-working copy's outputs are untouched. Needs the venv (`make setup`).
+working copy's outputs are untouched. Needs the venv (`make setup`). A stage's
+time runs from DVC's "Running stage" line to the next one, so it includes
+DVC's own hashing and caching of that stage's outputs.
 
-    python benchmarks/repro_time.py [--keep]
+    python benchmarks/repro_time.py [--keep] [--top N]
 """
 
 from __future__ import annotations
@@ -19,24 +21,40 @@ from pathlib import Path
 from scratch_repo import DVC, ENV, finish, make_scratch
 
 
-def run(cmd: list[str], cwd: Path) -> tuple[float, str]:
+STAGE_LINE = re.compile(r"Running stage '([^']+)'")
+
+
+def run(cmd: list[str], cwd: Path) -> tuple[float, list[tuple[str, float]]]:
+    """Run ``cmd``; return its wall time and ``(stage, seconds)`` in the order DVC ran them."""
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, env=ENV, capture_output=True, text=True)
+    marks: list[tuple[str, float]] = []
+    tail: list[str] = []
+    with subprocess.Popen(cmd, cwd=cwd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          bufsize=1) as proc:
+        for line in proc.stdout:
+            tail = (tail + [line])[-40:]
+            found = STAGE_LINE.search(line)
+            if found:
+                marks.append((found.group(1), time.perf_counter()))
+    total = time.perf_counter() - start
     if proc.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-    return time.perf_counter() - start, proc.stdout
+        sys.exit(f"{' '.join(cmd)} failed:\n{''.join(tail)}")
+    ends = [t for _, t in marks[1:]] + [start + total]
+    return total, [(name, end - began) for (name, began), end in zip(marks, ends)]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--keep", action="store_true", help="keep the scratch copy and print its path")
+    parser.add_argument("--top", type=int, default=15, help="print the N slowest stages (0: none)")
     args = parser.parse_args()
     scratch = make_scratch("musicml-repro-")
-    full, log = run([DVC, "repro"], scratch)
-    stage_times = re.findall(r"Running stage '([^']+)'", log)
+    full, stages = run([DVC, "repro"], scratch)
     noop, _ = run([DVC, "repro"], scratch)
-    print(f"repro from scratch: {full:.0f} s ({len(stage_times)} stages) on {os.cpu_count()} cores")
+    print(f"repro from scratch: {full:.0f} s ({len(stages)} stages) on {os.cpu_count()} cores")
     print(f"repro no-op:        {noop:.1f} s")
+    for name, seconds in sorted(stages, key=lambda item: -item[1])[:args.top]:
+        print(f"  {seconds:7.1f} s  {name}")
     finish(scratch, args.keep)
 
 
