@@ -65,7 +65,7 @@ def main() -> None:
         val_idx = np.flatnonzero(known & (kit == "val"))
         started = time.perf_counter()
         model, result = train_classifier(features, train_idx, y[train_idx], w, val_idx, y[val_idx],
-                                         n_classes=len(classes), config=config,
+                                         n_classes=len(classes), config=config, classes=classes,
                                          checkpoint_path=Path("/tmp/openset_scores_ckpt.pt"),
                                          on_epoch=lambda m: print(m, flush=True))
         print(f"trained {result.epochs_run} epochs in {time.perf_counter() - started:.0f} s, "

@@ -89,7 +89,8 @@ def main(
 
             model, result = train_classifier(features, train_idx, y[train_idx], sample_w, val_idx, y[val_idx],
                                              n_classes=len(classes), config=config, checkpoint_path=checkpoint,
-                                             on_epoch=log, on_resume=replay, dist=dist)
+                                             on_epoch=log, on_resume=replay, dist=dist,
+                                             classes=classes)
         if not dist.is_main:
             return
     # The open-set feature density (class means + shared covariance of the penultimate

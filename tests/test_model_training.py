@@ -14,6 +14,8 @@ from musicml.drums.model import INPUT_NORMS, DrumClassifierCNN, count_parameters
 from musicml.drums.training import (
     TrainConfig,
     build_model,
+    class_groups,
+    envelope_swap,
     mixed_loss,
     outlier_exposure_loss,
     predict_logits,
@@ -96,6 +98,7 @@ CONFIG = TrainConfig(epochs=3, samples_per_epoch=64, batch_size=8, lr=3e-3, inpu
 
 
 def train(tmp_path, config=CONFIG, name="ckpt.pt", **kw):
+    kw.setdefault("classes", ["a", "b", "c"])
     return train_classifier(FEATURES, TRAIN_IDX, LABELS[TRAIN_IDX], np.ones(len(TRAIN_IDX)), VAL_IDX,
                             LABELS[VAL_IDX], n_classes=3, config=config, checkpoint_path=tmp_path / name, **kw)
 
@@ -154,7 +157,8 @@ class Killed(Exception):
     pass
 
 
-@pytest.mark.parametrize("extras", [{}, {"freq_masks": 1, "time_masks": 1}])
+@pytest.mark.parametrize("extras", [{}, {"freq_masks": 1, "time_masks": 1},
+                                    {"swap_p": 0.5, "swap_groups": (("a", "b"),)}])
 def test_resume_after_a_killed_run_matches_an_uninterrupted_run(tmp_path, extras):
     # A run is killed after its first epoch's checkpoint; resuming must give exactly the
     # uninterrupted run (same samples, dropout masks, SpecAugment masks, learning rates, weights).
@@ -321,6 +325,66 @@ def test_spec_mask_blanks_bands_and_frames_reproducibly():
 # --- outlier exposure -------------------------------------------------------------------------
 
 
+def swap_batch():
+    """Six 4-band x 5-frame images: every band of example k peaks at a level of its own, then decays."""
+    decay = torch.linspace(0.0, -0.4, 5)
+    envelopes = torch.tensor([[1.0, 0.9, 0.8, 0.7], [0.6, 1.0, 0.7, 0.9], [0.9, 0.5, 1.0, 0.8],
+                              [1.0, 0.6, 0.6, 0.6], [0.7, 1.0, 0.9, 0.5], [0.8, 0.8, 1.0, 0.9]])
+    x = (envelopes[:, None, :, None] + decay * torch.arange(1, 7.0)[:, None, None, None] / 6).clamp(0, 1)
+    return x, torch.tensor([0, 1, 2, 0, 1, -1])
+
+
+def test_envelope_swap_exchanges_envelopes_within_groups_and_keeps_each_decay():
+    x, y = swap_batch()
+    groups = class_groups([["kick", "snare"]], ["kick", "snare", "clap"])
+    out = envelope_swap(x, y, groups=groups, p=1.0, generator=torch.Generator().manual_seed(3))
+    peak = x.amax(dim=3, keepdim=True)
+    members = [0, 1, 3, 4]
+    swapped = 0
+    for k in range(len(y)):
+        if k not in members:  # clap, and the outlier (-1): untouched
+            assert torch.equal(out[k], x[k])
+            continue
+        # Each member now carries the envelope of a member of its group, and its own decay.
+        new_peak = out[k].amax(dim=2, keepdim=True)
+        assert any(torch.allclose(new_peak, peak[j]) for j in members)
+        assert torch.allclose(out[k] - new_peak, x[k] - peak[k])
+        swapped += not torch.allclose(new_peak, peak[k])
+    assert swapped >= 1  # a partner may be the example itself
+    again = envelope_swap(x, y, groups=groups, p=1.0, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(out, again)
+    assert torch.equal(envelope_swap(x, y, groups=groups, p=0.0, generator=torch.Generator()), x)
+
+
+def test_envelope_swap_probability_leaves_the_rest_unchanged():
+    x, y = swap_batch()
+    x, y = x.repeat(40, 1, 1, 1), y.repeat(40)
+    groups = class_groups([["kick", "snare", "clap"]], ["kick", "snare", "clap"])
+    out = envelope_swap(x, y, groups=groups, p=0.25, generator=torch.Generator().manual_seed(0))
+    changed = (out != x).flatten(1).any(1)
+    assert not changed[y < 0].any()
+    # A quarter of the 200 group members are drawn, less those that drew themselves as partner.
+    assert 25 <= int(changed.sum()) <= 60
+
+
+def test_envelope_swap_groups_must_name_taxonomy_classes():
+    with pytest.raises(ConfigError, match="train.envelope_swap.groups: 'rid' is not a class of the taxonomy"):
+        class_groups([["crash", "rid"]], ["crash", "ride"])
+    with pytest.raises(ConfigError, match="got no `classes`"):
+        class_groups([["crash", "ride"]], None)
+    with pytest.raises(ConfigError, match=r"train.envelope_swap.p must be in \[0, 1\]"):
+        replace(CONFIG, swap_p=1.5)
+
+
+def test_training_with_envelope_swap_needs_the_class_names(tmp_path):
+    config = replace(CONFIG, epochs=1, swap_p=0.5, swap_groups=(("a", "b"),))
+    with pytest.raises(ConfigError, match="got no `classes`"):
+        train(tmp_path, config=config, classes=None)
+    _, with_swap = train(tmp_path, name="s.pt", config=config)
+    _, without = train(tmp_path, name="n.pt", config=replace(config, swap_p=0.0))
+    assert with_swap.history != without.history
+
+
 def test_outlier_exposure_loss_is_cross_entropy_to_uniform():
     # Its least value, log(K), is reached by a uniform prediction.
     assert float(outlier_exposure_loss(torch.full((2, 5), 3.0))) == pytest.approx(np.log(5))
@@ -400,7 +464,9 @@ def test_train_config_from_params_maps_the_subsections():
     params = load_yaml(ROOT / "params.yaml")
     params["train"]["finetune"].update(enabled=True, checkpoint="x.pt", freeze_blocks=3, lr=0.5)
     params["train"]["spec_augment"].update(freq_masks=2, time_width=7)
+    params["train"]["envelope_swap"] = {"p": 0.3, "groups": [["crash", "ride"], ["kick", "tom_low"]]}
     config = TrainConfig.from_params(params)
+    assert (config.swap_p, config.swap_groups) == (0.3, (("crash", "ride"), ("kick", "tom_low")))
     assert (config.finetune_checkpoint, config.freeze_blocks, config.finetune_lr) == ("x.pt", 3, 0.5)
     assert (config.freq_masks, config.time_mask_width, config.seed) == (2, 7, params["seed"])
     assert config.epochs == params["train"]["epochs"]

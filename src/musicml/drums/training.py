@@ -10,7 +10,7 @@ import os
 import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -64,10 +64,15 @@ class TrainConfig:
     # the share of the sampler's draws that go to outliers (the known rows keep their weights).
     oe_weight: float = 0.0
     oe_share: float = 0.2
+    # Envelope swap (see envelope_swap): probability per example, and groups of class names.
+    swap_p: float = 0.0
+    swap_groups: tuple[tuple[str, ...], ...] = ()
 
     def __post_init__(self) -> None:
         if self.keep not in ("best", "last"):
             raise ConfigError(f"train.keep must be best or last, got {self.keep!r}")
+        if not 0.0 <= self.swap_p <= 1.0:
+            raise ConfigError(f"train.envelope_swap.p must be in [0, 1], got {self.swap_p!r}")
 
     @classmethod
     def from_params(cls, params: dict) -> "TrainConfig":
@@ -77,7 +82,9 @@ class TrainConfig:
         """
         cfg = dict(section(params, "train"))
         finetune, masks = cfg.pop("finetune"), cfg.pop("spec_augment")
+        swap = cfg.pop("envelope_swap", None) or {"p": 0.0, "groups": []}
         return cls(**cfg, seed=section(params, "seed"),
+                   swap_p=float(swap["p"]), swap_groups=tuple(tuple(g) for g in swap["groups"]),
                    finetune_checkpoint=finetune["checkpoint"] if finetune["enabled"] else None,
                    freeze_blocks=finetune["freeze_blocks"], finetune_lr=finetune["lr"],
                    freq_masks=masks["freq_masks"], freq_mask_width=masks["freq_width"],
@@ -224,6 +231,56 @@ def spec_mask(x: torch.Tensor, *, generator: torch.Generator, freq_masks: int, f
     return x
 
 
+def class_groups(groups: Sequence[Sequence[str]], classes: Sequence[str] | None) -> list[torch.Tensor]:
+    """Class indices of each group of class names (``train.envelope_swap.groups``)."""
+    if groups and classes is None:
+        raise ConfigError("train.envelope_swap.groups names classes, but train_classifier got no `classes`")
+    index = {name: k for k, name in enumerate(classes or [])}
+    resolved = []
+    for group in groups:
+        unknown = [name for name in group if name not in index]
+        if unknown:
+            raise ConfigError(f"train.envelope_swap.groups: {unknown[0]!r} is not a class of the taxonomy "
+                              f"(expected one of {', '.join(index)})")
+        resolved.append(torch.tensor([index[name] for name in group]))
+    return resolved
+
+
+def envelope_swap(x: torch.Tensor, y: torch.Tensor, *, groups: Sequence[torch.Tensor], p: float,
+                  generator: torch.Generator) -> torch.Tensor:
+    """Give examples of confusable classes each other's spectral envelope.
+
+    Each mel band's peak over the clip is the hit's spectral envelope; what is
+    left (``x`` minus that peak, the ``band_peak`` channel) is how each band rises
+    and decays. With probability ``p``, an example whose class is in a group
+    takes the envelope of a random example of the same group in the batch and
+    keeps its own decay: ``x - peak(x) + peak(partner)``.
+
+    Why: on the synthesizer, open hat, ride and crash differ by spectrum; on
+    recorded kits they share a spectrum and differ by decay, so a network that
+    learned the synthesizer's spectra calls recorded open hats rides. Swapping
+    envelopes within the group makes the spectrum an unreliable cue there, and
+    the decay a reliable one.
+
+    ``x`` has shape (batch, channels, n_mels, n_frames), log-mel images in
+    image units (0 = -80 dB, 1 = the clip's peak); ``y`` holds class indices
+    (-1 for outliers, never swapped). A new tensor is returned.
+    """
+    if p <= 0 or not groups:
+        return x
+    out = x.clone()
+    peak = x.amax(dim=3, keepdim=True)
+    draws = torch.rand(len(y), generator=generator)
+    for group in groups:
+        members = torch.nonzero(torch.isin(y, group)).flatten()
+        partners = members[torch.randint(len(members), (len(members),), generator=generator)] \
+            if len(members) else members
+        chosen = draws[members] < p
+        rows, sources = members[chosen], partners[chosen]
+        out[rows] = (x[rows] - peak[rows] + peak[sources]).clamp(0.0, 1.0)
+    return out
+
+
 def build_model(n_classes: int, config: TrainConfig) -> DrumClassifierCNN:
     """A new model, or one started from ``config.finetune_checkpoint`` with early blocks frozen."""
     model = DrumClassifierCNN(n_classes, dropout=config.dropout, input_pool=config.input_pool,
@@ -276,6 +333,7 @@ def train_classifier(
     on_epoch: Callable[[dict], None] | None = None,
     on_resume: Callable[[list[dict]], None] | None = None,
     dist: DistContext = SINGLE_PROCESS,
+    classes: Sequence[str] | None = None,
 ) -> tuple[DrumClassifierCNN, TrainResult]:
     """Train on rows ``train_idx`` of ``features``, select the epoch with the best validation macro-F1.
 
@@ -305,6 +363,8 @@ def train_classifier(
         accuracies are summed over processes, rank 0 alone validates and its
         figures drive early stopping everywhere; only rank 0 writes the checkpoint
         and calls ``on_epoch`` / ``on_resume``.
+    classes : sequence of str, optional
+        Class names in index order; needed when ``config.swap_groups`` names classes.
 
     Returns
     -------
@@ -313,6 +373,7 @@ def train_classifier(
     result : TrainResult
     """
     seed_everything(config.seed)
+    swap_groups = class_groups(config.swap_groups, classes) if config.swap_p > 0 else []
     train_weights = sampling_weights(train_weights, train_y, oe_share=config.oe_share)
     device = resolve_device(config.device)
     if dist.enabled and device.type == "cuda":
@@ -371,6 +432,7 @@ def train_classifier(
             x = spec_mask(x, generator=mask_generator, freq_masks=config.freq_masks,
                           freq_width=config.freq_mask_width, time_masks=config.time_masks,
                           time_width=config.time_mask_width)
+            x = envelope_swap(x, y, groups=swap_groups, p=config.swap_p, generator=mask_generator)
             x, y = x.to(device), y.to(device)
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
