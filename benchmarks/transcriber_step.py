@@ -5,7 +5,8 @@ Loads a few training takes (the first `--takes` of split `train` of
 `transcriber` params (optionally overridden with `--set key=value`, values
 parsed as YAML): CPU seconds per step for the augmented batch, the forward
 pass (with the loss) and the backward pass plus the optimiser step, on
-`transcriber.threads` threads. Multiply by `epochs * steps_per_epoch` for the
+`transcriber.threads` threads, and the wall seconds of a whole step (with
+more than one thread, CPU seconds add up over the threads). Multiply by `epochs * steps_per_epoch` for the
 training part of `transcriber_train`; each validated epoch (`validate_last`)
 adds a streaming pass over the validation takes.
 
@@ -58,8 +59,9 @@ def main() -> None:
     optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.from_numpy(class_pos_weights(takes, len(classes), cfg)))
     rng = np.random.default_rng(cfg.seed)
-    spent = np.zeros(3)
+    spent, wall = np.zeros(3), 0.0
     for step in range(args.steps + 2):
+        w0 = time.perf_counter()
         c0 = time.process_time()
         x, y = augmenter.batch(rng, cfg.batch_size)
         c1 = time.process_time()
@@ -71,14 +73,15 @@ def main() -> None:
         c3 = time.process_time()
         if step >= 2:
             spent += (c1 - c0, c2 - c1, c3 - c2)
-    per = spent / args.steps
+            wall += time.perf_counter() - w0
+    per, wall_per = spent / args.steps, wall / args.steps
     n_params = sum(t.numel() for t in model.parameters())
-    total = per.sum() * cfg.epochs * cfg.steps_per_epoch
+    total = wall_per * cfg.epochs * cfg.steps_per_epoch
     print(f"{n_params} parameters, batch {cfg.batch_size} x {count} frames, {cfg.threads} thread(s), "
           f"{len(takes)} takes loaded")
     print(f"CPU s per step: augment {per[0]:.3f}, forward {per[1]:.3f}, backward+step {per[2]:.3f}, "
-          f"total {per.sum():.3f}")
-    print(f"training part of {cfg.epochs} epochs x {cfg.steps_per_epoch} steps: {total:.0f} CPU s "
+          f"total {per.sum():.3f}; wall s per step {wall_per:.3f}")
+    print(f"training part of {cfg.epochs} epochs x {cfg.steps_per_epoch} steps: {total:.0f} wall s "
           f"({total / 60:.1f} min), validation passes not included")
 
 

@@ -72,4 +72,7 @@ def test_random_forest_is_seeded():
     b = make_baseline("random_forest", seed=4, n_trees=10).fit(features, y).predict_proba(features[:5])
     np.testing.assert_array_equal(a, b)
     rf = make_baseline("random_forest", seed=4, n_trees=7)
-    assert rf.n_estimators == 7 and rf.random_state == 4
+    assert rf.n_estimators == 7 and rf.random_state == 4 and rf.n_jobs == -1
+    # It fits on every core, and the forest is the one a single core grows.
+    single = make_baseline("random_forest", seed=4, n_trees=10).set_params(n_jobs=1)
+    np.testing.assert_array_equal(single.fit(features, y).predict_proba(features[:5]), a)

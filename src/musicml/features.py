@@ -261,7 +261,8 @@ def _init_worker(layout: _StoreLayout, config: MelConfig) -> None:
 
     Forked workers inherit thread pools sized for the whole machine, so N
     workers on N cores oversubscribe them: on 2 cores, 2 workers extracted 71
-    clips/s against 252 for one worker; with one thread each, 415.
+    clips/s against 252 for one worker; with one thread each, 351 against 303
+    (``benchmarks/features.py``).
     """
     from threadpoolctl import threadpool_limits
 

@@ -38,7 +38,9 @@ def mfcc_summary(log_mels: np.ndarray, *, n_mfcc: int = 20) -> np.ndarray:
 def make_baseline(estimator: str, *, seed: int, n_trees: int = 300):
     """An unfitted scikit-learn pipeline: ``random_forest`` or ``logistic_regression``."""
     if estimator == "random_forest":
-        return RandomForestClassifier(n_estimators=n_trees, random_state=seed, n_jobs=1,
+        # Trees on every core: each tree's random state is drawn before the work is shared out,
+        # so the forest is the same for any n_jobs (300 trees, 17k hits: 33 s on 1 core, 18 s on 2).
+        return RandomForestClassifier(n_estimators=n_trees, random_state=seed, n_jobs=-1,
                                       class_weight="balanced")
     if estimator == "logistic_regression":
         return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, class_weight="balanced"))
