@@ -19,13 +19,15 @@ def main(
 ) -> None:
     """Pitch shift, time stretch, noise and gain on the train split only, `augment.multiplier` copies per hit."""
     p = load_yaml(params)
-    config = AugmentConfig(**section(p, "augment"))
+    knobs = dict(section(p, "augment"))
+    workers = knobs.pop("workers", 1)  # how the copies are rendered, not what they are
+    config = AugmentConfig(**knobs)
     mel = MelConfig.from_params(section(p, "features"))
     df = read_events(dataset)
     train = df[df["split"] == "train"]
     if config.multiplier > 0:
         result = augment_events(train, audio_dir, config=config, sr=mel.sr, clip_s=mel.clip_samples / mel.sr,
-                                pre_onset_s=mel.pre_onset_s, seed=p["seed"])
+                                pre_onset_s=mel.pre_onset_s, seed=p["seed"], workers=workers)
     else:
         audio_dir.mkdir(parents=True, exist_ok=True)
         result = empty_events()

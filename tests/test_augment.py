@@ -8,6 +8,7 @@ import soundfile as sf
 
 from musicml.audio import load_audio
 from musicml.drums.augment import AugmentConfig, augment_clip, augment_events
+from musicml.errors import ConfigError
 from musicml.manifest import COLUMNS, events_frame
 
 SR = 8000
@@ -165,6 +166,39 @@ def test_augment_events_same_seed_same_bytes(tmp_path):
     c, _ = render("c", 2)
     assert a == b and a != c
     assert out_a["onset_s"].tolist() == out_b["onset_s"].tolist()
+
+
+def test_augment_events_same_bytes_for_any_number_of_workers(tmp_path):
+    events = []
+    for k in range(3):
+        session_file(tmp_path / f"s{k}.wav", [0.3, 1.0], seed=k)
+        events += [{"source": "synth", "session_id": f"s{k}", "kit": f"k{k}", "audio_path": str(tmp_path / f"s{k}.wav"),
+                    "onset_s": o, "label": "kick"} for o in (0.3, 1.0)]
+    events = events_frame(events)
+
+    def render(name, workers):
+        out = augment_events(events, tmp_path / name, config=ALWAYS, sr=SR, clip_s=CLIP_S,
+                             pre_onset_s=PRE_S, seed=5, workers=workers)
+        return {p.name: p.read_bytes() for p in (tmp_path / name).iterdir()}, out
+
+    one, out_one = render("one", 1)
+    two, out_two = render("two", 2)
+    assert sorted(one) == ["s0.wav", "s1.wav", "s2.wav"]
+    assert one == two
+    where = ["audio_path", "event_id"]  # the folders differ, and the event id hashes the path
+    assert out_one.drop(columns=where).equals(out_two.drop(columns=where))
+    assert out_two["session_id"].tolist() == ["s0", "s0", "s1", "s1", "s2", "s2"]
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5])
+def test_augment_events_rejects_a_bad_worker_count(tmp_path, workers):
+    session_file(tmp_path / "s.wav", [0.3])
+    events = events_frame([{"source": "synth", "session_id": "s", "kit": "k", "audio_path": str(tmp_path / "s.wav"),
+                            "onset_s": 0.3, "label": "kick"}])
+    with pytest.raises(ConfigError, match="augment.workers must be an integer >= 1"):
+        augment_events(events, tmp_path / "aug", config=ALWAYS, sr=SR, clip_s=CLIP_S, pre_onset_s=PRE_S,
+                       seed=0, workers=workers)
+    assert not (tmp_path / "aug").exists()
 
 
 def test_augment_events_multiplier_zero_writes_nothing(tmp_path):

@@ -9,17 +9,22 @@ re-created alone.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import audiomentations as A
 import numpy as np
 import pandas as pd
 import soundfile as sf
+from threadpoolctl import threadpool_limits
 
 from musicml.atomic import atomic_path
 from musicml.audio import load_audio, segment
+from musicml.errors import ConfigError
 from musicml.manifest import events_frame
 
 
@@ -107,6 +112,33 @@ def augment_clip(clip: np.ndarray, *, sr: int, rng: np.random.Generator, config:
     return np.clip(out, -1.0, 1.0).astype(np.float32), params
 
 
+def _augment_session(session: str, group: pd.DataFrame, *, tmp: Path, out_dir: Path, config: AugmentConfig, sr: int,
+                     clip_len: int, pre: int, seed: int, source_suffix: str) -> list[dict]:
+    """Render one session's copies into ``tmp/<session>.wav``; return their manifest rows."""
+    gap = sr // 10  # a little silence between copies keeps neighbours out of each other's window
+    pieces, cursor, rows = [], 0, []
+    for path, by_file in group.groupby("audio_path", sort=True):
+        audio = load_audio(path, sr=sr)
+        for idx, event in by_file.iterrows():
+            clip = segment(audio, int(round(event["onset_s"] * sr)) - pre, clip_len)
+            for copy in range(config.multiplier):
+                rng = np.random.default_rng([seed, int(idx), copy])
+                augmented, params = augment_clip(clip, sr=sr, rng=rng, config=config)
+                onset = (cursor + pre / params["rate"]) / sr
+                pieces += [augmented, np.zeros(gap, dtype=np.float32)]
+                cursor += clip_len + gap
+                rows.append({
+                    **{k: event[k] for k in ("session_id", "kit", "label", "extra_labels",
+                                             "techniques", "velocity", "openness")},
+                    "source": f"{event['source']}{source_suffix}",
+                    "audio_path": str(out_dir / f"{session}.wav"),
+                    "onset_s": onset,
+                })
+    if pieces:
+        sf.write(tmp / f"{session}.wav", np.concatenate(pieces), sr, subtype="PCM_16", format="WAV")
+    return rows
+
+
 def augment_events(
     events: pd.DataFrame,
     out_dir: str | os.PathLike,
@@ -117,6 +149,7 @@ def augment_events(
     pre_onset_s: float,
     seed: int,
     source_suffix: str = "+aug",
+    workers: int = 1,
 ) -> pd.DataFrame:
     """Render ``config.multiplier`` augmented copies of every event into ``out_dir``.
 
@@ -125,33 +158,26 @@ def augment_events(
     output stays a few files however many hits it holds. The returned manifest
     keeps each copy's labels and session, with ``source`` suffixed by
     ``source_suffix`` and ``onset_s`` pointing at the copy's (stretched) onset.
+    ``workers`` processes render whole sessions side by side (one BLAS thread
+    each); every clip's randomness comes from its own seed, so the output is
+    byte-identical for any number of workers.
     """
+    if not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"augment.workers must be an integer >= 1, got {workers!r}")
     out_dir = Path(out_dir)
-    clip_len = int(round(clip_s * sr))
-    pre = int(round(pre_onset_s * sr))
-    gap = sr // 10  # a little silence between copies keeps neighbours out of each other's window
-    rows: list[dict] = []
     events = events.reset_index(drop=True)
+    sessions = list(events.groupby("session_id", sort=True))
     with atomic_path(out_dir, is_dir=True) as tmp:
-        for session, group in events.groupby("session_id", sort=True):
-            pieces, cursor = [], 0
-            for path, by_file in group.groupby("audio_path", sort=True):
-                audio = load_audio(path, sr=sr)
-                for idx, event in by_file.iterrows():
-                    clip = segment(audio, int(round(event["onset_s"] * sr)) - pre, clip_len)
-                    for copy in range(config.multiplier):
-                        rng = np.random.default_rng([seed, int(idx), copy])
-                        augmented, params = augment_clip(clip, sr=sr, rng=rng, config=config)
-                        onset = (cursor + pre / params["rate"]) / sr
-                        pieces += [augmented, np.zeros(gap, dtype=np.float32)]
-                        cursor += clip_len + gap
-                        rows.append({
-                            **{k: event[k] for k in ("session_id", "kit", "label", "extra_labels",
-                                                     "techniques", "velocity", "openness")},
-                            "source": f"{event['source']}{source_suffix}",
-                            "audio_path": str(out_dir / f"{session}.wav"),
-                            "onset_s": onset,
-                        })
-            if pieces:
-                sf.write(tmp / f"{session}.wav", np.concatenate(pieces), sr, subtype="PCM_16", format="WAV")
-    return events_frame(rows, origin=str(out_dir))
+        render = partial(_augment_session, tmp=Path(tmp), out_dir=out_dir, config=config, sr=sr,
+                         clip_len=int(round(clip_s * sr)), pre=int(round(pre_onset_s * sr)), seed=seed,
+                         source_suffix=source_suffix)
+        if workers == 1 or len(sessions) < 2:
+            per_session = [render(session, group) for session, group in sessions]
+        else:
+            # Forked workers inherit BLAS pools sized for the whole machine; one thread each keeps
+            # N workers on N cores from fighting over them (see musicml.features).
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(workers, mp_context=context, initializer=threadpool_limits,
+                                     initargs=(1,)) as pool:
+                per_session = list(pool.map(render, *zip(*sessions), chunksize=1))
+    return events_frame([row for rows in per_session for row in rows], origin=str(out_dir))
