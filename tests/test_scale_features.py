@@ -105,3 +105,21 @@ def test_worker_processes_use_one_blas_thread_each(monkeypatch):
     with threadpool_limits(limits=None):  # restores this process's pools afterwards
         features._init_worker(None, None)
     assert seen["threads"] and set(seen["threads"]) == {1}
+
+
+def test_a_single_process_extracts_with_one_blas_thread_too(events, tmp_path, monkeypatch):
+    # With the machine's BLAS pool the mel products differ in their last bits from the workers'
+    # (one thread each): the store would depend on `workers` and on the core count.
+    from threadpoolctl import threadpool_info
+
+    from musicml import features
+
+    seen, extract = [], features._extract_file
+
+    def recording(task):
+        seen.append({p["num_threads"] for p in threadpool_info()})
+        return extract(task)
+
+    monkeypatch.setattr(features, "_extract_file", recording)
+    extract_to_store(events, tmp_path / "w1", CFG, workers=1)
+    assert len(seen) == 5 and all(threads == {1} for threads in seen)
