@@ -190,6 +190,25 @@ def test_augment_events_same_bytes_for_any_number_of_workers(tmp_path):
     assert out_two["session_id"].tolist() == ["s0", "s0", "s1", "s1", "s2", "s2"]
 
 
+def test_augment_events_single_process_uses_one_blas_thread(tmp_path, monkeypatch):
+    from threadpoolctl import threadpool_info
+
+    from musicml.drums import augment
+
+    seen, real = [], augment.augment_clip
+
+    def recording(*args, **kwargs):
+        seen.append({p["num_threads"] for p in threadpool_info()})
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(augment, "augment_clip", recording)
+    session_file(tmp_path / "s.wav", [0.3, 1.0])
+    events = events_frame([{"source": "synth", "session_id": "s", "kit": "k", "audio_path": str(tmp_path / "s.wav"),
+                            "onset_s": o, "label": "kick"} for o in (0.3, 1.0)])
+    augment_events(events, tmp_path / "aug", config=ALWAYS, sr=SR, clip_s=CLIP_S, pre_onset_s=PRE_S, seed=0)
+    assert len(seen) == 2 and all(threads == {1} for threads in seen)
+
+
 @pytest.mark.parametrize("workers", [0, -1, 1.5])
 def test_augment_events_rejects_a_bad_worker_count(tmp_path, workers):
     session_file(tmp_path / "s.wav", [0.3])

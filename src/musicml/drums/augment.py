@@ -172,7 +172,10 @@ def augment_events(
                          clip_len=int(round(clip_s * sr)), pre=int(round(pre_onset_s * sr)), seed=seed,
                          source_suffix=source_suffix)
         if workers == 1 or len(sessions) < 2:
-            per_session = [render(session, group) for session, group in sessions]
+            # One BLAS thread here as in the workers, so the audio cannot depend on the core count
+            # (as the feature store did, see musicml.features.extract_to_store).
+            with threadpool_limits(1):
+                per_session = [render(session, group) for session, group in sessions]
         else:
             # Forked workers inherit BLAS pools sized for the whole machine; one thread each keeps
             # N workers on N cores from fighting over them (see musicml.features).
