@@ -457,6 +457,16 @@ def test_predict_outputs_returns_logits_and_penultimate_features():
         assert np.allclose(embedded, model.embed(x).numpy(), atol=1e-5)
 
 
+def test_predict_outputs_leaves_the_models_weights_as_they_were():
+    """Inference runs on a channels-last copy; the model a training loop keeps using must not change layout."""
+    model = DrumClassifierCNN(3, input_pool=1, input_norm="band_peak").train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    predict_outputs(model, FEATURES, np.arange(10), device=torch.device("cpu"))
+    for name, value in model.state_dict().items():
+        assert value.is_contiguous(), name
+        assert torch.equal(value, before[name]), name
+
+
 def test_train_config_from_params_maps_the_subsections():
     from conftest import ROOT
     from musicml.config import load_yaml

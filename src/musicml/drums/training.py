@@ -6,6 +6,7 @@ The same loop runs as one process or as N DDP processes under ``torchrun``
 
 from __future__ import annotations
 
+import copy
 import os
 import random
 from dataclasses import asdict, dataclass, field
@@ -142,14 +143,25 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
 
 @torch.no_grad()
 def predict_outputs(model: nn.Module, features: np.ndarray, indices: np.ndarray, *,
-                    device: torch.device, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """Logits ``(len(indices), n_classes)`` and penultimate features ``(len(indices), dim)`` in eval mode."""
+                    device: torch.device, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """Logits ``(len(indices), n_classes)`` and penultimate features ``(len(indices), dim)`` in eval mode.
+
+    The model's own weights are left as they are: inference runs on a copy in
+    channels-last layout, in batches of 32. On the CPU (oneDNN) that is about 3x
+    faster per hit than contiguous batches of 256 (``benchmarks/classifier_inference.py``),
+    and the logits differ by float rounding only (about 4e-8).
+    """
     model.eval()
+    if device.type == "cpu":
+        model = copy.deepcopy(model).to(memory_format=torch.channels_last)
     logits_out, embed_out = [], []
     for start in range(0, len(indices), batch_size):
         batch = np.asarray(features[np.sort(indices[start:start + batch_size])], dtype=np.float32)
         order = np.argsort(np.argsort(indices[start:start + batch_size]))
-        embedded = model.embed(torch.from_numpy(batch).to(device))
+        inputs = torch.from_numpy(batch).to(device)
+        if device.type == "cpu":
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
+        embedded = model.embed(inputs)
         logits = model.fc(embedded)  # dropout is the identity in eval mode
         logits_out.append(logits.float().cpu().numpy()[order])
         embed_out.append(embedded.float().cpu().numpy()[order])
@@ -160,7 +172,7 @@ def predict_outputs(model: nn.Module, features: np.ndarray, indices: np.ndarray,
 
 
 def predict_logits(model: nn.Module, features: np.ndarray, indices: np.ndarray, *,
-                   device: torch.device, batch_size: int = 256) -> np.ndarray:
+                   device: torch.device, batch_size: int = 32) -> np.ndarray:
     """Logits ``(len(indices), n_classes)`` of the model in eval mode."""
     return predict_outputs(model, features, indices, device=device, batch_size=batch_size)[0]
 
