@@ -28,6 +28,7 @@ def main(
     settings = load_settings(midi)
     cfg = dict(midi["augment"])
     audio_cfg = cfg.pop("audio")
+    workers = cfg.pop("workers", 1)  # how the copies are made, not what they are
     config = MidiAugmentConfig(**cfg)
     render = audio_renderer(midi["synth"])
     with atomic_path(out, is_dir=True) as tmp:
@@ -38,7 +39,7 @@ def main(
                      if split_of.get(e["sample_id"]) == "train"]
             # Files are written inside the temporary folder but indexed under their final path.
             new = augment_dataset(name, train, out_dir=tmp, seed=settings.seed, config=config, audio=audio_cfg,
-                                  render=render if spec.audio else None)
+                                  render=render if spec.audio else None, workers=workers)
             for row in new:
                 for key in ("file_path", "audio_path"):
                     if row[key]:

@@ -124,6 +124,34 @@ def test_emotion_audio_goes_through_the_drum_augmenter_seeded_per_clip_labels_ke
     assert np.abs(clip - plain).mean() > 0.01  # pitch-shifted and stretched, not only noise
 
 
+def test_any_number_of_workers_gives_the_same_files_and_rows_in_entry_order(tmp_path):
+    from musicml.midi.augment import augment_dataset
+
+    base = _emotion_entry(tmp_path)
+    entries = [{**base, "sample_id": f"e{k}"} for k in range(3)]
+    kwargs = dict(seed=7, config=MidiAugmentConfig(multiplier=2), audio=AUDIO,
+                  render={"sr": 22050, "soundfont": None, "gain": 0.8})
+    one = augment_dataset("emotion", entries, out_dir=tmp_path / "w1", workers=1, **kwargs)
+    two = augment_dataset("emotion", entries, out_dir=tmp_path / "w2", workers=2, **kwargs)
+    assert [r["sample_id"] for r in two] == ["e0-a0", "e0-a1", "e1-a0", "e1-a1", "e2-a0", "e2-a1"]
+    for a, b in zip(one, two):
+        assert {k: v for k, v in a.items() if k not in ("file_path", "audio_path")} == \
+            {k: v for k, v in b.items() if k not in ("file_path", "audio_path")}
+        for key in ("file_path", "audio_path"):
+            assert open(a[key], "rb").read() == open(b[key], "rb").read()
+
+
+@pytest.mark.parametrize("workers", [0, 1.5])
+def test_a_bad_worker_count_is_a_config_error(tmp_path, workers):
+    from musicml.errors import ConfigError
+    from musicml.midi.augment import augment_dataset
+
+    with pytest.raises(ConfigError, match="midi.augment.workers must be an integer >= 1"):
+        augment_dataset("emotion", [_emotion_entry(tmp_path)], out_dir=tmp_path / "a", seed=7,
+                        config=MidiAugmentConfig(multiplier=1), workers=workers)
+    assert not (tmp_path / "a").exists()
+
+
 def load_copy(row, entry, *, seed=7, config=None):
     """The copy's MIDI as augment_dataset made it (before it was written to a file)."""
     from pathlib import Path

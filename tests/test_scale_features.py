@@ -92,21 +92,6 @@ def test_shard_stores_of_different_dtypes_are_refused(events, tmp_path):
     assert merged.dtype == np.float16
 
 
-def test_worker_processes_use_one_blas_thread_each(monkeypatch):
-    # Forked workers inherit thread pools sized for the whole machine: on 2 cores, 2 workers
-    # extracted 71 clips/s against 252 for one. The initializer must cap each worker at one thread.
-    from threadpoolctl import threadpool_info, threadpool_limits
-
-    from musicml import features
-
-    seen = {}
-    monkeypatch.setattr(features, "_init_writer",
-                        lambda layout, config: seen.update(threads=[p["num_threads"] for p in threadpool_info()]))
-    with threadpool_limits(limits=None):  # restores this process's pools afterwards
-        features._init_worker(None, None)
-    assert seen["threads"] and set(seen["threads"]) == {1}
-
-
 def test_a_single_process_extracts_with_one_blas_thread_too(events, tmp_path, monkeypatch):
     # With the machine's BLAS pool the mel products differ in their last bits from the workers'
     # (one thread each): the store would depend on `workers` and on the core count.

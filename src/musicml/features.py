@@ -6,9 +6,7 @@ transform as training.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -18,11 +16,11 @@ import librosa
 import numpy as np
 import pandas as pd
 import scipy.fft
-from threadpoolctl import threadpool_limits
 
 from musicml.atomic import atomic_path
 from musicml.audio import check_onset, load_audio, segment
 from musicml.errors import ConfigError
+from musicml.parallel import check_workers, process_map
 
 FEATURES_FILE = "features.npy"
 #: Keys of the ``features`` params section that are not the log-mel transform: how the store is
@@ -180,8 +178,7 @@ def extract_to_store(
         is computed by the same code whichever process runs it, so the store is
         byte-identical for any number of workers.
     """
-    if workers < 1:
-        raise ConfigError(f"features.workers must be >= 1, got {workers}")
+    check_workers(workers, "features.workers")
     if dtype not in STORE_DTYPES:
         raise ConfigError(f"features.dtype must be one of {sorted(STORE_DTYPES)}, got {dtype!r}")
     store_dtype = STORE_DTYPES[dtype]
@@ -199,23 +196,12 @@ def extract_to_store(
             from tqdm import tqdm
 
             bar = tqdm(total=len(events), desc="features", unit="hit", mininterval=2.0)
-        if workers == 1 or len(tasks) < 2:
-            # One BLAS thread here as in the workers: the pool's size changes the last bits of the
-            # mel products, so the store would depend on `workers` and on the machine's core count
-            # (on the default data, 22,668 of 22,683 rows differed by up to 3e-7).
-            with threadpool_limits(1):
-                _init_writer(layout, config)
-                try:
-                    for count in map(_extract_file, tasks):
-                        bar is not None and bar.update(count)
-                finally:
-                    _close_writer()
-        else:
-            context = multiprocessing.get_context("fork")  # workers start at once, modules already imported
-            with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                                     initargs=(layout, config)) as pool:
-                for count in pool.map(_extract_file, tasks, chunksize=1):
-                    bar is not None and bar.update(count)
+        try:
+            for count in process_map(_extract_file, tasks, workers=workers, initializer=_init_writer,
+                                     initargs=(layout, config)):
+                bar is not None and bar.update(count)
+        finally:
+            _close_writer()  # this process's descriptor, where it wrote the rows itself
         if bar is not None:
             bar.close()
         events.to_parquet(tmp / INDEX_FILE, index=False)
@@ -260,20 +246,10 @@ def _init_writer(layout: _StoreLayout, config: MelConfig) -> None:
     _WRITER.update(fd=os.open(layout.path, os.O_WRONLY), layout=layout, config=config)
 
 
-def _init_worker(layout: _StoreLayout, config: MelConfig) -> None:
-    """A worker process: one BLAS / OpenMP thread, then the writer.
-
-    Forked workers inherit thread pools sized for the whole machine, so N
-    workers on N cores oversubscribe them: on 2 cores, 2 workers extracted 71
-    clips/s against 252 for one worker; with one thread each, 351 against 303
-    (``benchmarks/features.py``).
-    """
-    threadpool_limits(1)
-    _init_writer(layout, config)
-
-
 def _close_writer() -> None:
-    os.close(_WRITER.pop("fd"))
+    fd = _WRITER.pop("fd", None)
+    if fd is not None:
+        os.close(fd)
 
 
 def _extract_file(task: _FileTask) -> int:

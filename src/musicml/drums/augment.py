@@ -9,9 +9,7 @@ re-created alone.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -20,12 +18,12 @@ import audiomentations as A
 import numpy as np
 import pandas as pd
 import soundfile as sf
-from threadpoolctl import threadpool_limits
 
 from musicml.atomic import atomic_path
 from musicml.audio import load_audio, segment
 from musicml.errors import ConfigError
 from musicml.manifest import events_frame
+from musicml.parallel import check_workers, process_map
 
 
 @dataclass(frozen=True)
@@ -162,8 +160,7 @@ def augment_events(
     each); every clip's randomness comes from its own seed, so the output is
     byte-identical for any number of workers.
     """
-    if not isinstance(workers, int) or workers < 1:
-        raise ConfigError(f"augment.workers must be an integer >= 1, got {workers!r}")
+    check_workers(workers, "augment.workers")
     out_dir = Path(out_dir)
     events = events.reset_index(drop=True)
     sessions = list(events.groupby("session_id", sort=True))
@@ -171,16 +168,6 @@ def augment_events(
         render = partial(_augment_session, tmp=Path(tmp), out_dir=out_dir, config=config, sr=sr,
                          clip_len=int(round(clip_s * sr)), pre=int(round(pre_onset_s * sr)), seed=seed,
                          source_suffix=source_suffix)
-        if workers == 1 or len(sessions) < 2:
-            # One BLAS thread here as in the workers, so the audio cannot depend on the core count
-            # (as the feature store did, see musicml.features.extract_to_store).
-            with threadpool_limits(1):
-                per_session = [render(session, group) for session, group in sessions]
-        else:
-            # Forked workers inherit BLAS pools sized for the whole machine; one thread each keeps
-            # N workers on N cores from fighting over them (see musicml.features).
-            context = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(workers, mp_context=context, initializer=threadpool_limits,
-                                     initargs=(1,)) as pool:
-                per_session = list(pool.map(render, *zip(*sessions), chunksize=1))
+        # One BLAS thread per process, in one process too: see musicml.parallel.
+        per_session = list(process_map(render, *zip(*sessions), workers=workers))
     return events_frame([row for rows in per_session for row in rows], origin=str(out_dir))

@@ -31,19 +31,6 @@ OFFBEAT_WINDOW = (0.35, 0.88)
 ONBEAT_WINDOW = 0.15
 
 
-def one_blas_thread():
-    """Context that limits BLAS/OpenMP to one thread.
-
-    The arrays here are tiny (a 12-bin profile, a 1025 x 600 spectrogram): a
-    thread pool's hand-off costs far more than the arithmetic, ~100x on a busy
-    2-core machine (a 40 x 1025 mel product: 88 ms pooled, 1 ms alone). Batch
-    loops over samples run inside it.
-    """
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=1)
-
-
 def load_midi(data: bytes, *, path: str = "<bytes>") -> pretty_midi.PrettyMIDI:
     """Parse MIDI bytes; a corrupt or truncated file is an :class:`InputError` naming ``path``."""
     try:

@@ -23,9 +23,10 @@ import numpy as np
 
 from musicml.atomic import atomic_path
 from musicml.errors import ConfigError, InputError
-from musicml.midi.analysis import CONTOURS, RANGES, analyse, load_midi, one_blas_thread
+from musicml.midi.analysis import CONTOURS, RANGES, analyse, load_midi
 from musicml.midi.datasets import EXTRA_FIELDS, SEED_FIELDS, DatasetSpec
 from musicml.midi.theory import SCALES, parse_chord, pitch_class
+from musicml.parallel import one_blas_thread
 
 # Which consistency checks apply to which dataset.
 CHECKS = {

@@ -24,6 +24,7 @@ import copy
 import hashlib
 import os
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -32,6 +33,7 @@ import pretty_midi
 
 from musicml.errors import ConfigError
 from musicml.midi.theory import key_name, pitch_class, transpose_chord_name
+from musicml.parallel import check_workers, process_map
 
 # Labels a transform leaves meaningless are recomputed, never copied:
 # transposition moves key and chords; stretching moves the tempo.
@@ -135,7 +137,7 @@ def augment_sample(pm: pretty_midi.PrettyMIDI, labels: Mapping[str, Any], *, sam
 
 def augment_dataset(dataset: str, entries: list[Mapping[str, Any]], *, out_dir: str | os.PathLike, seed: int,
                     config: MidiAugmentConfig, audio: Mapping[str, Any] | None = None,
-                    render: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+                    render: Mapping[str, Any] | None = None, workers: int = 1) -> list[dict[str, Any]]:
     """``config.multiplier`` augmented copies of each manifest entry (train split only: the caller filters).
 
     MIDI goes to ``out_dir/<dataset>/<sample_id>.mid``. With ``render`` (the
@@ -144,21 +146,19 @@ def augment_dataset(dataset: str, entries: list[Mapping[str, Any]], *, out_dir: 
     and passed through the drum pipeline's audio augmenter, configured by
     ``audio`` (``midi.augment.audio``: ``prob``, ``pitch_semitones``,
     ``stretch_min``, ``stretch_max``, ``noise_max``, ``gain_min``,
-    ``gain_max``; see the module docstring). Returns the index rows.
+    ``gain_max``; see the module docstring). Returns the index rows, in entry order.
+    ``workers`` processes augment entries side by side (:func:`musicml.parallel.process_map`);
+    each copy draws from its own seed, so the files are the same for any number.
     """
-    from musicml.midi.analysis import one_blas_thread
-
+    check_workers(workers, "midi.augment.workers")
     if render is not None and audio is None:
         raise ConfigError("midi.augment.audio is needed to augment rendered audio")
     folder = Path(out_dir) / dataset
     folder.mkdir(parents=True, exist_ok=True)
     audio_config = None if render is None else audio_augment_config(audio)
-    rows: list[dict[str, Any]] = []
-    with one_blas_thread():
-        for entry in entries:
-            rows += _augment_entry(dataset, entry, folder=folder, seed=seed, config=config, render=render,
-                                   audio_config=audio_config)
-    return rows
+    augment = partial(_augment_entry, dataset, folder=folder, seed=seed, config=config, render=render,
+                      audio_config=audio_config)
+    return [row for rows in process_map(augment, entries, workers=workers) for row in rows]
 
 
 def audio_augment_config(audio: Mapping[str, Any]) -> Any:

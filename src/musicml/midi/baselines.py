@@ -36,8 +36,8 @@ import pandas as pd
 from musicml.atomic import atomic_path
 from musicml.errors import ConfigError, InputError
 from musicml.evaluation import bootstrap_ci
-from musicml.midi.analysis import one_blas_thread
 from musicml.midi.theory import degree_token, parse_chord, pitch_class
+from musicml.parallel import one_blas_thread
 
 
 def _round(value: float | None) -> float | None:

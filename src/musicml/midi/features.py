@@ -24,8 +24,9 @@ import pandas as pd
 from musicml.atomic import atomic_path
 from musicml.audio import load_audio
 from musicml.errors import InputError
-from musicml.midi.analysis import analyse, feature_names, feature_vector, load_midi, one_blas_thread
+from musicml.midi.analysis import analyse, feature_names, feature_vector, load_midi
 from musicml.midi.synth import render_audio
+from musicml.parallel import one_blas_thread
 
 
 def audio_feature_names(*, n_mels: int, n_mfcc: int) -> list[str]:

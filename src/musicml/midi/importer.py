@@ -18,9 +18,10 @@ from typing import Any, Mapping, Sequence
 
 from musicml.drums.kits import copy_folder, dvc_add, update_params
 from musicml.errors import ConfigError, InputError
-from musicml.midi.analysis import analyse, load_midi, one_blas_thread
+from musicml.midi.analysis import analyse, load_midi
 from musicml.midi.annotate import check_label
 from musicml.midi.synth import DATASETS
+from musicml.parallel import one_blas_thread
 
 MIDI_SUFFIXES = (".mid", ".midi", ".kar")
 DEFAULT_ROOT = "data/raw/midi"

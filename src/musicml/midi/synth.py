@@ -521,7 +521,7 @@ def write_corpus(out_dir: str | os.PathLike, *, datasets: Sequence[str], per_cat
     from musicml.atomic import atomic_path
     from musicml.midi.datasets import write_index
 
-    from musicml.midi.analysis import one_blas_thread
+    from musicml.parallel import one_blas_thread
 
     out_dir = Path(out_dir)
     counts: dict[str, int] = {}
