@@ -31,7 +31,7 @@ def main(
         audio_dir, n_kits=cfg["n_kits"], hits_per_class=cfg["hits_per_class"], unknown_hits=cfg["unknown_hits"],
         sr=cfg["sr"], seed=p["seed"], technique_prob=cfg["technique_prob"],
         classes=load_taxonomy(taxonomy).classes, progress=True,
-        keep_session=session_filter(**section(p, "shard")),
+        keep_session=session_filter(**section(p, "shard")), workers=cfg.get("workers", 1),
     )
     write_events(events, out)
     print(f"synth: {len(events)} events in {events['session_id'].nunique()} kits -> {out}")

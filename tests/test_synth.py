@@ -107,6 +107,15 @@ def test_bark_cuts_the_open_hihat_short():
     assert _rms(plain[late]) > 0 and _rms(bark[late]) < 0.5 * _rms(plain[late])
 
 
+def test_any_number_of_workers_renders_the_same_files_and_manifest(tmp_path):
+    one = _small(tmp_path / "w1", n_kits=3, workers=1)
+    two = _small(tmp_path / "w2", n_kits=3, workers=2)
+    names = sorted(f.name for f in (tmp_path / "w1").glob("*.wav"))
+    assert names == sorted(f.name for f in (tmp_path / "w2").glob("*.wav")) and len(names) == 3
+    assert all((tmp_path / "w1" / n).read_bytes() == (tmp_path / "w2" / n).read_bytes() for n in names)
+    assert one.drop(columns=["audio_path", "event_id"]).equals(two.drop(columns=["audio_path", "event_id"]))
+
+
 def test_manifest_contract(tmp_path):
     out = tmp_path / "data" / "synth"
     df = _small(out)
@@ -212,6 +221,7 @@ def test_techniques_are_tagged(tmp_path):
         dict(technique_prob=1.5),
         dict(classes=("kick", "cowbell")),
         dict(classes=("kick", "kick")),
+        dict(workers=0),
     ],
 )
 def test_synthesize_rejects_bad_arguments(tmp_path, kwargs):

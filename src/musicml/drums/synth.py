@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -42,6 +42,7 @@ from scipy import signal
 from musicml.atomic import atomic_path
 from musicml.errors import ConfigError
 from musicml.manifest import events_frame
+from musicml.parallel import check_workers, process_map
 from musicml.taxonomy import UNKNOWN
 
 SOURCE = "synth"
@@ -1030,7 +1031,8 @@ def _write_wav(path: Path, audio: np.ndarray, sr: int) -> None:
 
 def synthesize(out_dir: str | Path, *, n_kits: int, hits_per_class: int, unknown_hits: int, sr: int = 22050,
                seed: int, technique_prob: float = 0.1, classes: Sequence[str] = CLASSES,
-               progress: bool = False, keep_session: Callable[[str], bool] | None = None) -> pd.DataFrame:
+               progress: bool = False, keep_session: Callable[[str], bool] | None = None,
+               workers: int = 1) -> pd.DataFrame:
     """Render ``n_kits`` kits as ``out_dir/<kit_id>.wav`` and return their events manifest.
 
     Parameters
@@ -1051,6 +1053,9 @@ def synthesize(out_dir: str | Path, *, n_kits: int, hits_per_class: int, unknown
     keep_session : callable, optional
         Render only the kits whose id (the session id) it accepts, e.g. one
         shard's (:mod:`musicml.shards`); each kit renders the same either way.
+    workers : int
+        Processes rendering kits side by side (:func:`musicml.parallel.process_map`).
+        Each kit draws from its own seed, so the files are the same for any number.
 
     Returns
     -------
@@ -1064,21 +1069,27 @@ def synthesize(out_dir: str | Path, *, n_kits: int, hits_per_class: int, unknown
         For bad arguments.
     """
     n_kits = _check_int("n_kits", n_kits, 1)
+    check_workers(workers, "sources.synth.workers")
     out_dir = Path(out_dir)
+    kits = [make_kit(kit_index, seed=seed) for kit_index in range(n_kits)]
+    kits = [kit for kit in kits if keep_session is None or keep_session(kit.kit_id)]
+    render = partial(_render_kit_file, out_dir=out_dir, classes=classes, hits_per_class=hits_per_class,
+                     unknown_hits=unknown_hits, sr=sr, seed=seed, technique_prob=technique_prob)
     rows = []
-    for kit_index in range(n_kits):
-        kit = make_kit(kit_index, seed=seed)
-        if keep_session is not None and not keep_session(kit.kit_id):
-            continue
-        audio, events = render_session(kit, classes=classes, hits_per_class=hits_per_class,
-                                       unknown_hits=unknown_hits, sr=sr, seed=seed, technique_prob=technique_prob)
-        path = out_dir / f"{kit.kit_id}.wav"
-        _write_wav(path, audio, sr)
-        rows.extend({"source": SOURCE, "session_id": kit.kit_id, "kit": kit.name, "audio_path": str(path), **e}
-                    for e in events)
+    for done, (kit, kit_rows) in enumerate(zip(kits, process_map(render, kits, workers=workers)), start=1):
+        rows.extend(kit_rows)
         if progress:
-            print(f"synth: {kit.kit_id} ({kit.style}) {len(events)} hits [{kit_index + 1}/{n_kits}]", file=sys.stderr)
+            print(f"synth: {kit.kit_id} ({kit.style}) {len(kit_rows)} hits [{done}/{len(kits)}]", file=sys.stderr)
     return events_frame(rows, origin=str(out_dir))
+
+
+def _render_kit_file(kit: KitSpec, *, out_dir: Path, sr: int, **session) -> list[dict]:
+    """Render one kit's session to ``out_dir/<kit_id>.wav``; its manifest rows."""
+    audio, events = render_session(kit, sr=sr, **session)
+    path = out_dir / f"{kit.kit_id}.wav"
+    _write_wav(path, audio, sr)
+    return [{"source": SOURCE, "session_id": kit.kit_id, "kit": kit.name, "audio_path": str(path), **e}
+            for e in events]
 
 
 # --------------------------------------------------------------------------- performances (takes)
