@@ -28,10 +28,12 @@ def main(
     snapshot = Path(section(p, "gen.snapshot"))
     cfg = dict(section(p, "gen.analyze"))
     tolerance = float(cfg.pop("tempo_tolerance"))
+    workers = cfg.pop("workers", 1)  # how the records are analysed, not what the analysis is
     records = read_records(snapshot / "records.jsonl")
     start = time.perf_counter()
     analysed = analyze_records(records, snapshot, AnalysisSettings(**cfg),
-                               progress=lambda it: tqdm(it, desc="gen_analyze", unit="clip", mininterval=5))
+                               progress=lambda it: tqdm(it, total=len(records), desc="gen_analyze", unit="clip",
+                                                        mininterval=5), workers=workers)
     elapsed = time.perf_counter() - start
     write_jsonl_rows(out, analysed)
     failed = [r for r in analysed if "analysisError" in r["analysisMetadata"]]

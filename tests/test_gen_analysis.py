@@ -121,3 +121,26 @@ def test_accuracy_counts_exact_octave_and_relative():
     assert acc["tempo_accuracy_octave"] == pytest.approx(2 / 3, abs=1e-3) and acc["tempo_octave_errors"] == 1
     assert acc["key_accuracy"] == pytest.approx(1 / 3, abs=1e-3)
     assert acc["key_accuracy_with_relative"] == pytest.approx(2 / 3, abs=1e-3)
+
+
+def test_analyze_records_gives_the_same_records_for_any_number_of_workers(tmp_path):
+    from gen_helpers import tiny_snapshot
+
+    from musicml.genmeta.analysis import analyze_records
+    from musicml.genmeta.records import read_records
+
+    snap = tiny_snapshot(tmp_path / "snap")
+    records = read_records(snap / "records.jsonl")
+    one = analyze_records(records, snap, workers=1)
+    two = analyze_records(records, snap, workers=2)
+    assert [r["generationId"] for r in two] == [r["generationId"] for r in records]  # in order
+    assert one == two
+    assert sum("analysisError" in r["analysisMetadata"] for r in two) == 1  # the unreadable clip, marked
+
+
+def test_analyze_records_rejects_a_bad_worker_count(tmp_path):
+    from musicml.errors import ConfigError
+    from musicml.genmeta.analysis import analyze_records
+
+    with pytest.raises(ConfigError, match="gen.analyze.workers must be an integer >= 1"):
+        analyze_records([], tmp_path, workers=0)

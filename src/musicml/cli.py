@@ -262,7 +262,8 @@ def serve(
 
     cfg = _gen_params(params)
     serve_cfg = cfg.get("serve", {})
-    analysis = {k: v for k, v in cfg.get("analyze", {}).items() if k != "tempo_tolerance"}
+    # tempo_tolerance scores the analyzer and workers is how gen_analyze runs: neither is an analysis setting.
+    analysis = {k: v for k, v in cfg.get("analyze", {}).items() if k not in ("tempo_tolerance", "workers")}
     settings = ServiceSettings(
         token=token or None,
         export_rate_limit_per_minute=int(serve_cfg.get("export_rate_limit_per_minute", 30)),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Callable, Iterable
 
 import numpy as np
@@ -18,6 +19,7 @@ import soundfile as sf
 from musicml.audio import audio_info, mono_at_rate
 from musicml.errors import InputError
 from musicml.genmeta.keys import estimate_key
+from musicml.parallel import check_workers, process_map
 
 ANALYZER_VERSION = "1"
 N_MFCC = 13
@@ -220,8 +222,14 @@ def analyze_one(record: dict[str, Any], audio: str | os.PathLike,
 
 def analyze_records(records: list[dict[str, Any]], snapshot: str | os.PathLike,
                     settings: AnalysisSettings = AnalysisSettings(), *,
-                    progress: Callable[[Iterable], Iterable] = lambda it: it) -> list[dict[str, Any]]:
-    """Analyse every record of a snapshot (audio under ``snapshot``/``audioPath``), in order."""
+                    progress: Callable[[Iterable], Iterable] = lambda it: it, workers: int = 1) -> list[dict[str, Any]]:
+    """Analyse every record of a snapshot (audio under ``snapshot``/``audioPath``), in order.
+
+    ``workers`` processes analyse records side by side, each on one BLAS thread
+    (:func:`musicml.parallel.process_map`), so the figures are the same for any number.
+    """
     from musicml.genmeta.records import audio_file
 
-    return [analyze_one(r, audio_file(snapshot, r), settings) for r in progress(records)]
+    check_workers(workers, "gen.analyze.workers")
+    audio = [audio_file(snapshot, r) for r in records]
+    return list(progress(process_map(partial(analyze_one, settings=settings), records, audio, workers=workers)))
