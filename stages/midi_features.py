@@ -28,14 +28,16 @@ def main(
     midi = section(load_yaml(params), "midi")
     settings = load_settings(midi)
     copies = read_index(augmented)
+    mel = dict(midi["features"])
+    workers = mel.pop("workers", 1)  # how the table is computed, not what it holds
     with atomic_path(out, is_dir=True) as tmp:
         for name, spec in settings.specs.items():
             split_of = read_splits(splits / name)
             rows = [{**e, "split": split_of[e["sample_id"]], "augmented": False, "parent_id": e["sample_id"]}
                     for e in load_manifest(datasets / name / "manifest.json")["samples"]]
             rows += [{**r, "split": "train"} for r in copies if r["dataset"] == name]
-            audio = {**midi["features"], **audio_renderer(midi["synth"])} if spec.audio else None
-            X, names, index = build_features(rows, audio=audio)
+            audio = {**mel, **audio_renderer(midi["synth"])} if spec.audio else None
+            X, names, index = build_features(rows, audio=audio, workers=workers)
             write_features(tmp, name, X, names, index)
             print(f"midi_features: {name}: {X.shape[0]} samples x {X.shape[1]} features")
 

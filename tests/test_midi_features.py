@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from midi_helpers import C_MAJOR_CADENCE, chord_midi, write_midi
-from musicml.errors import InputError
+from musicml.errors import ConfigError, InputError
 from musicml.midi.analysis import feature_names
 from musicml.midi.features import (
     audio_feature_names, audio_features, build_features, read_features, sample_features, write_features,
@@ -67,6 +67,19 @@ def test_build_write_read_round_trip_with_rendered_audio(tmp_path):
     np.testing.assert_array_equal(X, X2)
     assert names2 == names
     pd.testing.assert_frame_equal(index, index2)
+
+
+def test_any_number_of_workers_gives_the_same_table_in_row_order(tmp_path):
+    a = write_midi(chord_midi(C_MAJOR_CADENCE), tmp_path / "a.mid")
+    b = write_midi(chord_midi([[57, 60, 64], [50, 53, 57, 62]], tempo=80), tmp_path / "b.mid")
+    rows = [_row(a, "a"), _row(b, "b"), _row(a, "c", augmented=True, parent_id="a")]
+    X1, names1, index1 = build_features(rows, audio=AUDIO, workers=1)
+    X2, names2, index2 = build_features(rows, audio=AUDIO, workers=2)
+    np.testing.assert_array_equal(X1, X2)
+    assert names1 == names2 and index2["sample_id"].tolist() == ["a", "b", "c"]
+    pd.testing.assert_frame_equal(index1, index2)
+    with pytest.raises(ConfigError, match="midi.features.workers must be an integer >= 1"):
+        build_features(rows, audio=None, workers=0)
 
 
 def test_bad_inputs_name_the_file(tmp_path):

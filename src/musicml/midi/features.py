@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+from functools import partial
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -26,7 +27,7 @@ from musicml.audio import load_audio
 from musicml.errors import InputError
 from musicml.midi.analysis import analyse, feature_names, feature_vector, load_midi
 from musicml.midi.synth import render_audio
-from musicml.parallel import one_blas_thread
+from musicml.parallel import check_workers, process_map
 
 
 def audio_feature_names(*, n_mels: int, n_mfcc: int) -> list[str]:
@@ -78,26 +79,33 @@ def sample_features(file_path: str, *, audio_path: str | None, audio: Mapping[st
     return row, list(analysis.chords)
 
 
-def build_features(rows: Iterable[Mapping[str, Any]], *, audio: Mapping[str, Any] | None
+def build_features(rows: Iterable[Mapping[str, Any]], *, audio: Mapping[str, Any] | None, workers: int = 1
                    ) -> tuple[np.ndarray, list[str], pd.DataFrame]:
     """Feature matrix, column names and index of ``rows``.
 
     Each row needs ``sample_id``, ``file_path``, ``audio_path``, ``split``,
     ``origin``, ``family``, ``source``, ``augmented`` and ``annotations``.
+    ``workers`` processes compute rows side by side, one BLAS thread each
+    (:func:`musicml.parallel.process_map`): the table is the same for any number.
     """
+    check_workers(workers, "midi.features.workers")
     rows = list(rows)
     names = feature_names() + (audio_feature_names(n_mels=audio["n_mels"], n_mfcc=audio["n_mfcc"]) if audio else [])
     X = np.zeros((len(rows), len(names)), dtype=np.float32)
     index = []
-    with one_blas_thread():
-        for i, row in enumerate(rows):
-            X[i], chords = sample_features(row["file_path"], audio_path=row.get("audio_path"), audio=audio)
-            entry = {k: row.get(k) for k in ("sample_id", "parent_id", "split", "origin", "family", "source", "augmented")}
-            for name, value in row["annotations"].items():
-                entry[name] = json.dumps(value) if isinstance(value, (list, dict)) else value
-            entry["chord_sequence"] = json.dumps(chords)
-            index.append(entry)
+    computed = process_map(partial(_row_features, audio=audio), rows, workers=workers)
+    for i, (row, (features, chords)) in enumerate(zip(rows, computed)):
+        X[i] = features
+        entry = {k: row.get(k) for k in ("sample_id", "parent_id", "split", "origin", "family", "source", "augmented")}
+        for name, value in row["annotations"].items():
+            entry[name] = json.dumps(value) if isinstance(value, (list, dict)) else value
+        entry["chord_sequence"] = json.dumps(chords)
+        index.append(entry)
     return X, names, pd.DataFrame(index)
+
+
+def _row_features(row: Mapping[str, Any], *, audio: Mapping[str, Any] | None) -> tuple[np.ndarray, list[str]]:
+    return sample_features(row["file_path"], audio_path=row.get("audio_path"), audio=audio)
 
 
 def write_features(folder: str | os.PathLike, dataset: str, X: np.ndarray, names: list[str], index: pd.DataFrame
