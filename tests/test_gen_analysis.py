@@ -144,3 +144,19 @@ def test_analyze_records_rejects_a_bad_worker_count(tmp_path):
 
     with pytest.raises(ConfigError, match="gen.analyze.workers must be an integer >= 1"):
         analyze_records([], tmp_path, workers=0)
+
+
+def test_analyze_one_runs_on_one_blas_thread_as_the_stage_workers_do(tmp_path, monkeypatch):
+    # The service calls analyze_one in its own process; with the machine's pool its MFCCs would
+    # differ in their last bits from gen_analyze's (one thread per worker).
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from musicml.genmeta import analysis
+
+    seen = []
+    monkeypatch.setattr(analysis, "analyze_file",
+                        lambda audio, settings: seen.append({p["num_threads"] for p in threadpool_info()}) or {})
+    monkeypatch.setattr(analysis, "merge_analysis", lambda record, found, error=None: record)
+    with threadpool_limits(limits=2):
+        analyze_one({"generationId": "g"}, tmp_path / "x.wav")
+    assert seen == [{1}]

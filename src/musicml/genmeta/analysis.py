@@ -19,7 +19,7 @@ import soundfile as sf
 from musicml.audio import audio_info, mono_at_rate
 from musicml.errors import InputError
 from musicml.genmeta.keys import estimate_key
-from musicml.parallel import check_workers, process_map
+from musicml.parallel import check_workers, one_blas_thread, process_map
 
 ANALYZER_VERSION = "1"
 N_MFCC = 13
@@ -213,11 +213,17 @@ def is_analysed(record: dict[str, Any]) -> bool:
 
 def analyze_one(record: dict[str, Any], audio: str | os.PathLike,
                 settings: AnalysisSettings = AnalysisSettings()) -> dict[str, Any]:
-    """``record`` with the analysis of ``audio`` merged in; an unreadable file marks the record instead."""
-    try:
-        return merge_analysis(record, analyze_file(audio, settings))
-    except InputError as exc:
-        return merge_analysis(record, None, error=str(exc))
+    """``record`` with the analysis of ``audio`` merged in; an unreadable file marks the record instead.
+
+    Runs on one BLAS thread, as gen_analyze's worker processes do: the pool's
+    size changes the last bits of the mel and MFCC products, and the service
+    (``musicml gen serve``) must give the stage's figures for the same file.
+    """
+    with one_blas_thread():
+        try:
+            return merge_analysis(record, analyze_file(audio, settings))
+        except InputError as exc:
+            return merge_analysis(record, None, error=str(exc))
 
 
 def analyze_records(records: list[dict[str, Any]], snapshot: str | os.PathLike,
