@@ -27,7 +27,9 @@ def main() -> None:
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     session = ort.InferenceSession("models/drum_classifier.onnx", options, providers=["CPUExecutionProvider"])
-    print(f"parity: max |logit diff| {parity(model, session, features[test]):.2e} over {len(test)} test hits")
+    differences = parity(model, session, features[test])
+    print(f"parity: max |logit diff| {differences['logits']:.2e}, max |feature diff| {differences['features']:.2e} "
+          f"over {len(test)} test hits")
     for batch in (1, 64):
         ms = latency_ms(session, features[test[0]], batch=batch, runs=args.runs)
         print(f"latency: batch {batch:3d}: {ms:.2f} ms per call, {ms / batch:.3f} ms per hit (1 thread)")
