@@ -25,7 +25,6 @@ from threadpoolctl import threadpool_limits
 
 from musicml.errors import ConfigError
 
-T = TypeVar("T")
 R = TypeVar("R")
 
 

@@ -21,7 +21,6 @@ import soundfile as sf
 
 from musicml.atomic import atomic_path
 from musicml.audio import load_audio, segment
-from musicml.errors import ConfigError
 from musicml.manifest import events_frame
 from musicml.parallel import check_workers, process_map
 

@@ -1076,7 +1076,8 @@ def synthesize(out_dir: str | Path, *, n_kits: int, hits_per_class: int, unknown
     render = partial(_render_kit_file, out_dir=out_dir, classes=classes, hits_per_class=hits_per_class,
                      unknown_hits=unknown_hits, sr=sr, seed=seed, technique_prob=technique_prob)
     rows = []
-    for done, (kit, kit_rows) in enumerate(zip(kits, process_map(render, kits, workers=workers)), start=1):
+    # process_map first in zip: it is then run to its end, which closes its pool (or BLAS limit).
+    for done, (kit_rows, kit) in enumerate(zip(process_map(render, kits, workers=workers), kits), start=1):
         rows.extend(kit_rows)
         if progress:
             print(f"synth: {kit.kit_id} ({kit.style}) {len(kit_rows)} hits [{done}/{len(kits)}]", file=sys.stderr)

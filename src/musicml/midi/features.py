@@ -94,7 +94,8 @@ def build_features(rows: Iterable[Mapping[str, Any]], *, audio: Mapping[str, Any
     X = np.zeros((len(rows), len(names)), dtype=np.float32)
     index = []
     computed = process_map(partial(_row_features, audio=audio), rows, workers=workers)
-    for i, (row, (features, chords)) in enumerate(zip(rows, computed)):
+    # process_map first in zip: it is then run to its end, which closes its pool (or BLAS limit).
+    for i, ((features, chords), row) in enumerate(zip(computed, rows)):
         X[i] = features
         entry = {k: row.get(k) for k in ("sample_id", "parent_id", "split", "origin", "family", "source", "augmented")}
         for name, value in row["annotations"].items():
