@@ -42,6 +42,9 @@ s3_local_app = new_app("A local S3 store (SeaweedFS on 127.0.0.1) that the 's3' 
 s3_app.add_typer(s3_local_app, name="local")
 S3_LOCAL_DIR = ".s3-local"
 
+deps_app = new_app("dvc.yaml's code deps: every library module a stage's script imports, directly or not.")
+app.add_typer(deps_app, name="deps")
+
 
 @app.command()
 def predict(
@@ -746,6 +749,48 @@ def stats(
     for name in ("labels", "sources", "splits", "techniques"):
         if name in table:
             typer.echo(f"{name}: " + (", ".join(f"{k} {v}" for k, v in table[name].items()) or "none"))
+
+
+def _missing_stage_deps(dvc_yaml: Path) -> dict[str, list[str]]:
+    from musicml.config import load_yaml
+    from musicml.stagedeps import missing_deps
+
+    stages = load_yaml(dvc_yaml).get("stages") or {}
+    return missing_deps(stages, root=dvc_yaml.resolve().parent)
+
+
+@deps_app.command("check")
+def deps_check(
+    dvc_yaml: Path = typer.Option(Path("dvc.yaml"), "--dvc-yaml", help="The pipeline file; paths are relative to its folder."),
+) -> None:
+    """List, per stage, the library modules its script imports but its `deps` lack; exit 1 if any.
+
+    A module missing from `deps` is a code change `dvc repro` cannot see: the stage's
+    output would stay as the old code made it. `musicml deps sync` adds them.
+    """
+    missing = _missing_stage_deps(dvc_yaml)
+    for name, paths in missing.items():
+        typer.echo(f"{dvc_yaml}: stage {name}: deps lack {', '.join(paths)}")
+    if missing:
+        raise typer.Exit(1)
+    typer.echo(f"{dvc_yaml}: every stage lists the modules it imports")
+
+
+@deps_app.command("sync")
+def deps_sync(
+    dvc_yaml: Path = typer.Option(Path("dvc.yaml"), "--dvc-yaml", help="The pipeline file to add missing deps to."),
+) -> None:
+    """Add every missing module to its stage's `deps` (after the stage's last code dep); other lines stay."""
+    from musicml.atomic import write_text
+    from musicml.stagedeps import add_deps
+
+    missing = _missing_stage_deps(dvc_yaml)
+    if not missing:
+        typer.echo(f"{dvc_yaml}: nothing to add")
+        return
+    write_text(dvc_yaml, add_deps(dvc_yaml.read_text(), missing))
+    for name, paths in missing.items():
+        typer.echo(f"{name}: + {', '.join(paths)}")
 
 
 def main() -> None:

@@ -46,6 +46,15 @@ class Baseline:
         self.features = features
         self.classifiers = classifiers
 
+    def __getstate__(self) -> dict:
+        # A vectorizer that has checked its stop words remembers id(stop_words): a memory address,
+        # different in every process, so two runs of the same commit pickled different bytes
+        # (models/router/baseline.pkl's DVC hash moved on every re-run). Without it the next
+        # transform only checks the stop words again.
+        for _, vectorizer in self.features.transformer_list:
+            vars(vectorizer).pop("_stop_words_id", None)
+        return self.__dict__
+
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         matrix = self.features.transform(list(texts))
         return np.stack([clf.predict_proba(matrix)[:, 1] for clf in self.classifiers], axis=1)
