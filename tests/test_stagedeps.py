@@ -130,3 +130,13 @@ def test_deps_check_fails_then_sync_fixes_the_file(project):
     assert again.exit_code == 0, again.output
     assert "every stage lists the modules it imports" in again.output
     assert "nothing to add" in runner.invoke(app, ["deps", "sync", "--dvc-yaml", str(dvc_yaml)]).output
+
+
+def test_a_missing_script_or_a_module_that_does_not_parse_is_a_one_line_error(project):
+    from musicml.errors import InputError
+
+    with pytest.raises(InputError, match=r"stages/gone\.py: cannot read: No such file or directory"):
+        missing_deps({"gone": {"cmd": "python stages/gone.py", "deps": []}}, root=project)
+    (project / "src/musicml/b.py").write_text("def helper(:\n")
+    with pytest.raises(InputError, match=r"src/musicml/b\.py:1: not valid Python"):
+        missing_deps({"s": {"cmd": "python stages/s.py", "deps": []}}, root=project)

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from musicml.errors import InputError
+
 PACKAGE = "musicml"
 # Modules that cannot change what a stage writes: they print (console) or raise (errors).
 # Listing them would re-run the whole graph for a reworded message.
@@ -44,13 +46,22 @@ def module_file(name: str, src_root: Path) -> Path | None:
     return None
 
 
+def _parse(path: Path) -> ast.Module:
+    try:
+        return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except OSError as exc:
+        raise InputError(path, f"cannot read: {exc.strerror}") from exc
+    except SyntaxError as exc:
+        raise InputError(path, f"not valid Python: {exc.msg}", line=exc.lineno) from exc
+
+
 def imported_names(path: Path, *, src_root: Path) -> set[str]:
     """Every dotted name ``path`` imports, anywhere in the file, relative imports resolved.
 
     ``from a.b import c`` gives both ``a.b`` and ``a.b.c``: ``c`` may be a submodule or
     an attribute, and :func:`module_file` tells them apart.
     """
-    tree = ast.parse(path.read_text(), filename=str(path))
+    tree = _parse(path)
     inside = path.is_relative_to(src_root)
     package = module_name(path, src_root) if inside else ""
     if inside and path.name != "__init__.py":
@@ -93,7 +104,7 @@ def import_closure(script: Path, *, src_root: Path) -> set[Path]:
 
 def runs_code(path: Path) -> bool:
     """False for a module that holds only a docstring and dunder metadata (``__version__``): a bare ``__init__``."""
-    tree = ast.parse(path.read_text(), filename=str(path))
+    tree = _parse(path)
     return not all(
         isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
         or isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) and t.id.startswith("__")
