@@ -90,10 +90,10 @@ def dvc_env(**extra: str) -> dict:
             **GIT_IDENTITY, **extra}
 
 
-def dvc(*args: str, cwd: Path, timeout: float = 1200) -> subprocess.CompletedProcess:
-    """``dvc *args`` in ``cwd``; the caller asserts on the result."""
-    return subprocess.run([str(BIN / "dvc"), *args], cwd=cwd, env=dvc_env(), capture_output=True, text=True,
-                          timeout=timeout)
+def dvc(*args: str, cwd: Path, timeout: float = 1200, env: dict | None = None) -> subprocess.CompletedProcess:
+    """``dvc *args`` in ``cwd`` (``env``: extra variables); the caller asserts on the result."""
+    return subprocess.run([str(BIN / "dvc"), *args], cwd=cwd, env=dvc_env(**(env or {})), capture_output=True,
+                          text=True, timeout=timeout)
 
 
 def git(*args: str, cwd: Path) -> None:
@@ -139,6 +139,7 @@ class Reproduced:
 
     root: Path
     stdout: str  # what the first `dvc repro` printed ("Running stage ..." for every stage)
+    params_trace: Path  # the params.yaml keys each stage script read (tests/params_trace/sitecustomize.py)
 
     def copy(self, dest: Path) -> Path:
         """A private copy at ``dest``. Files are copied, except the DVC cache, whose objects are
@@ -181,6 +182,8 @@ def reproduced(tmp_path_factory) -> Reproduced:
         "question,needsDAW,needsArranger\nturn the hats down a bit,true,false\nwrite a sad riff,false,true\n"
         "what's a compressor,,\n")
     commit_all(root, "tiny")
-    first = dvc("repro", cwd=root, timeout=2400)
+    trace = tmp_path_factory.mktemp("params_trace")
+    first = dvc("repro", cwd=root, timeout=2400,
+                env={"PYTHONPATH": str(ROOT / "tests" / "params_trace"), "MUSICML_PARAMS_TRACE": str(trace)})
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    return Reproduced(root, first.stdout)
+    return Reproduced(root, first.stdout, trace)
