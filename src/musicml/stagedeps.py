@@ -46,22 +46,28 @@ def module_file(name: str, src_root: Path) -> Path | None:
     return None
 
 
-def _parse(path: Path) -> ast.Module:
+def _parse(path: Path, parsed: dict[Path, ast.Module] | None = None) -> ast.Module:
+    """``path``'s syntax tree, from ``parsed`` when a caller checking many stages keeps one."""
+    if parsed is not None and path in parsed:
+        return parsed[path]
     try:
-        return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     except OSError as exc:
         raise InputError(path, f"cannot read: {exc.strerror}") from exc
     except SyntaxError as exc:
         raise InputError(path, f"not valid Python: {exc.msg}", line=exc.lineno) from exc
+    if parsed is not None:
+        parsed[path] = tree
+    return tree
 
 
-def imported_names(path: Path, *, src_root: Path) -> set[str]:
+def imported_names(path: Path, *, src_root: Path, parsed: dict[Path, ast.Module] | None = None) -> set[str]:
     """Every dotted name ``path`` imports, anywhere in the file, relative imports resolved.
 
     ``from a.b import c`` gives both ``a.b`` and ``a.b.c``: ``c`` may be a submodule or
     an attribute, and :func:`module_file` tells them apart.
     """
-    tree = _parse(path)
+    tree = _parse(path, parsed)
     inside = path.is_relative_to(src_root)
     package = module_name(path, src_root) if inside else ""
     if inside and path.name != "__init__.py":
@@ -81,7 +87,7 @@ def imported_names(path: Path, *, src_root: Path) -> set[str]:
     return names
 
 
-def import_closure(script: Path, *, src_root: Path) -> set[Path]:
+def import_closure(script: Path, *, src_root: Path, parsed: dict[Path, ast.Module] | None = None) -> set[Path]:
     """The files of ``src_root/musicml`` that running ``script`` may import, directly or not.
 
     Importing ``musicml.drums.x`` also runs ``musicml/__init__.py`` and
@@ -90,7 +96,7 @@ def import_closure(script: Path, *, src_root: Path) -> set[Path]:
     seen: set[Path] = set()
     todo = [script]
     while todo:
-        for name in imported_names(todo.pop(), src_root=src_root):
+        for name in imported_names(todo.pop(), src_root=src_root, parsed=parsed):
             if name.split(".")[0] != PACKAGE:
                 continue
             parts = name.split(".")
@@ -102,9 +108,9 @@ def import_closure(script: Path, *, src_root: Path) -> set[Path]:
     return seen
 
 
-def runs_code(path: Path) -> bool:
+def runs_code(path: Path, parsed: dict[Path, ast.Module] | None = None) -> bool:
     """False for a module that holds only a docstring and dunder metadata (``__version__``): a bare ``__init__``."""
-    tree = _parse(path)
+    tree = _parse(path, parsed)
     return not all(
         isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
         or isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) and t.id.startswith("__")
@@ -129,24 +135,28 @@ def _covered(path: str, deps: Iterable[str]) -> bool:
     return any(path == dep or path.startswith(dep.rstrip("/") + "/") for dep in deps)
 
 
-def required_deps(stage: Mapping, *, root: Path) -> list[str]:
-    """The files, relative to ``root``, that a stage must list: its scripts and the modules they run."""
+def required_deps(stage: Mapping, *, root: Path, parsed: dict[Path, ast.Module] | None = None) -> list[str]:
+    """The files, relative to ``root``, that a stage must list: its scripts and the modules they run.
+
+    ``parsed`` (a dict, filled as files are read) lets many stages share one parse of each module.
+    """
     src_root = root / "src"
     scripts = stage_scripts(stage.get("cmd", ""))
     modules: set[Path] = set()
     for script in scripts:
-        modules |= import_closure(root / script, src_root=src_root)
+        modules |= import_closure(root / script, src_root=src_root, parsed=parsed)
     needed = [m for m in modules
-              if runs_code(m) and m.relative_to(src_root).as_posix() not in OUTPUT_NEUTRAL]
+              if runs_code(m, parsed) and m.relative_to(src_root).as_posix() not in OUTPUT_NEUTRAL]
     return scripts + sorted(m.relative_to(root).as_posix() for m in needed)
 
 
 def missing_deps(stages: Mapping[str, Mapping], *, root: Path) -> dict[str, list[str]]:
     """Per stage (in file order), the required files its ``deps`` do not cover; stages lacking none are left out."""
     missing = {}
+    parsed: dict[Path, ast.Module] = {}  # the stages share most modules: read and parse each once
     for name, stage in stages.items():
         deps = _dep_paths(stage)
-        lacking = [path for path in required_deps(stage, root=root) if not _covered(path, deps)]
+        lacking = [path for path in required_deps(stage, root=root, parsed=parsed) if not _covered(path, deps)]
         if lacking:
             missing[name] = lacking
     return missing
