@@ -140,8 +140,10 @@ def test_cml_workflow_uses_the_make_targets_and_posts_the_report():
     steps = workflow["jobs"]["report"]["steps"]
     script = "\n".join(s.get("run", "") for s in steps)
     for needed in ("make setup", "make repro", "make report", "make compare", "cml comment create",
-                   "dvc pull"):
+                   "dvc pull", "musicml deps check"):
         assert needed in script, needed
+    # The deps check takes seconds; it runs before the repro, so a stale dvc.yaml fails fast.
+    assert script.index("musicml deps check") < script.index("make repro")
     makefile = (ROOT / "Makefile").read_text()
     for target in ("compare:", "report:", "release:", "sweep:"):
         assert f"\n{target}" in makefile, target
