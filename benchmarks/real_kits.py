@@ -10,9 +10,9 @@ hit of the recorded kits installed on this machine:
   FluidSynth and labelled exactly by the GM percussion map.
 
 It prints accuracy and macro-F1 with 95 % bootstrap CIs (whole kits resampled),
-per source and per class. A model trained WITH these kits (``make kits
-soundfonts``) has seen them, so its figure here is not a transfer figure: use
-the held-out kits of ``metrics/bootstrap.json`` for that model.
+per source and per class, and the commonest errors. A model trained WITH these
+kits (``make kits soundfonts``) has seen them, so its figure here is not a
+transfer figure: use the held-out kits of ``metrics/bootstrap.json`` for that model.
 
     python benchmarks/real_kits.py [--model models/drum_classifier.onnx]
 """
@@ -31,7 +31,7 @@ from musicml.config import load_taxonomy, load_yaml
 from musicml.drums.hydrogen import KitWarning, parse_kits
 from musicml.drums.soundfont import fluidsynth_binary, gm_drum_map, ingest_soundfonts
 from musicml.errors import ConfigError
-from musicml.evaluation import bootstrap_ci, classification_metrics
+from musicml.evaluation import bootstrap_ci, classification_metrics, confusion
 from musicml.features import iter_event_features
 from musicml.inference import OnnxClassifier
 
@@ -80,6 +80,18 @@ def report(name: str, y: np.ndarray, pred: np.ndarray, sessions: np.ndarray, cla
           f"[{f1['low']:.3f}, {f1['high']:.3f}]   accuracy {acc['point']:.3f} [{acc['low']:.3f}, {acc['high']:.3f}]")
 
 
+def top_confusions(y: np.ndarray, pred: np.ndarray, classes: list[str], n: int = 8) -> list[tuple[str, str, int, int]]:
+    """The ``n`` commonest errors as ``(true, predicted, hits, hits of the true class)``, most first.
+
+    Ties keep the taxonomy's order (true class, then predicted), so the listing is stable.
+    """
+    counts = confusion(y, pred, len(classes))
+    support = counts.sum(axis=1)
+    errors = [(-int(counts[t, p]), t, p) for t in range(len(classes)) for p in range(len(classes))
+              if t != p and counts[t, p]]
+    return [(classes[t], classes[p], -neg, int(support[t])) for neg, t, p in sorted(errors)[:n]]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=ROOT / "models/drum_classifier.onnx")
@@ -103,6 +115,8 @@ def main() -> None:
         report(source, y[mask], pred[mask], sessions[mask], model.classes)
     per_class = classification_metrics(y, pred, model.classes)["per_class"]
     print("per-class F1: " + "  ".join(f"{c} {m['f1']:.2f}" for c, m in per_class.items() if m["support"]))
+    print("commonest errors: " + ", ".join(f"{true} as {predicted} {hits}/{of}"
+                                           for true, predicted, hits, of in top_confusions(y, pred, model.classes)))
 
 
 if __name__ == "__main__":
