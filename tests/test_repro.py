@@ -176,8 +176,10 @@ def test_every_stage_lists_the_params_it_reads(reproduced):
     from collections import defaultdict
     from pathlib import Path
 
+    from musicml.stagedeps import stage_scripts
+
     stages = yaml.safe_load((reproduced.root / "dvc.yaml").read_text())["stages"]
-    by_script = {Path(stage["cmd"].split()[1]).stem: name for name, stage in stages.items()}
+    by_script = {Path(script).stem: name for name, stage in stages.items() for script in stage_scripts(stage["cmd"])}
     reads = defaultdict(set)
     for trace in reproduced.params_trace.glob("*.json"):
         script = trace.name.split(".")[0]

@@ -21,16 +21,18 @@ _OUT = os.environ.get("MUSICML_PARAMS_TRACE")
 if _OUT:
     _READS: set = set()
 
+    def _join(path, key):
+        return f"{path}.{key}" if path else str(key)
+
     class _Traced(dict):
         def __init__(self, data, path):
-            super().__init__({k: _traced(v, f"{path}.{k}" if path else str(k)) for k, v in data.items()})
+            super().__init__({k: _traced(v, _join(path, k)) for k, v in data.items()})
             self._path = path
 
         def _note(self, key):
             if dict.__contains__(self, key):
                 value = dict.__getitem__(self, key)
-                path = f"{self._path}.{key}" if self._path else str(key)
-                _READS.add((path, "section" if isinstance(value, dict) else "value"))
+                _READS.add((_join(self._path, key), "section" if isinstance(value, dict) else "value"))
 
         def _walked(self):
             _READS.add((self._path or "", "iter"))
