@@ -10,11 +10,14 @@ hit of the recorded kits installed on this machine:
   FluidSynth and labelled exactly by the GM percussion map.
 
 It prints accuracy and macro-F1 with 95 % bootstrap CIs (whole kits resampled),
-per source and per class, and the commonest errors. A model trained WITH these
+per source and per class, and the commonest errors. ``--onset-offsets-ms`` scores
+the same hits again with every onset moved, as an annotation or a detector would
+miss it: negative = the clip is cut that early (silence before the hit), positive
+= that late (the attack cut). A model trained WITH these
 kits (``make kits soundfonts``) has seen them, so its figure here is not a
 transfer figure: use the held-out kits of ``metrics/bootstrap.json`` for that model.
 
-    python benchmarks/real_kits.py [--model models/drum_classifier.onnx]
+    python benchmarks/real_kits.py [--model models/drum_classifier.onnx] [--onset-offsets-ms -23,0,23]
 """
 
 from __future__ import annotations
@@ -27,12 +30,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from musicml.audio import load_audio
 from musicml.config import load_taxonomy, load_yaml
 from musicml.drums.hydrogen import KitWarning, parse_kits
 from musicml.drums.soundfont import fluidsynth_binary, gm_drum_map, ingest_soundfonts
 from musicml.errors import ConfigError
 from musicml.evaluation import bootstrap_ci, classification_metrics, confusion
-from musicml.features import iter_event_features
+from musicml.features import MelConfig, cut_clip, iter_event_features, log_mel
 from musicml.inference import OnnxClassifier
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,11 +77,31 @@ def recorded_events(taxonomy_path: Path, params: dict, work: Path) -> pd.DataFra
     return events[events["label"].isin(taxonomy.classes)].reset_index(drop=True)
 
 
+def offset_images(events: pd.DataFrame, mel: MelConfig, offset_s: float) -> np.ndarray:
+    """Log-mel images of ``events`` with every onset moved by ``offset_s`` (may start before the audio).
+
+    The file-reading path of the stages (:func:`musicml.features.iter_event_features`) rejects an
+    onset before 0 s; a clip cut early must start there, padded with silence, as ``cut_clip`` does.
+    """
+    events = events.reset_index(drop=True)
+    images = np.zeros((len(events), 1, mel.n_mels, mel.n_frames), dtype=np.float32)
+    for path, group in events.groupby("audio_path", sort=True):
+        audio = load_audio(path, sr=mel.sr)
+        for pos, onset in zip(group.index, group["onset_s"]):
+            images[pos, 0] = log_mel(cut_clip(audio, float(onset) + offset_s, mel), mel)
+    return images
+
+
 def report(name: str, y: np.ndarray, pred: np.ndarray, sessions: np.ndarray, classes: list[str]) -> None:
     ci = bootstrap_ci(y, pred, classes=classes, iterations=1000, seed=0, groups=sessions)
     f1, acc = ci["macro_f1"], ci["accuracy"]
     print(f"{name:10s} {len(y):5d} hits {len(set(sessions)):3d} kits   macro-F1 {f1['point']:.3f} "
           f"[{f1['low']:.3f}, {f1['high']:.3f}]   accuracy {acc['point']:.3f} [{acc['low']:.3f}, {acc['high']:.3f}]")
+
+
+def predict(model: OnnxClassifier, images: np.ndarray) -> np.ndarray:
+    """Predicted class indices, in batches of 256."""
+    return np.concatenate([model.logits(images[s:s + 256]) for s in range(0, len(images), 256)]).argmax(axis=1)
 
 
 def top_confusions(y: np.ndarray, pred: np.ndarray, classes: list[str], n: int = 8) -> list[tuple[str, str, int, int]]:
@@ -97,16 +121,23 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=ROOT / "models/drum_classifier.onnx")
     parser.add_argument("--params", type=Path, default=ROOT / "params.yaml")
     parser.add_argument("--taxonomy", type=Path, default=ROOT / "configs/taxonomy.yaml")
+    parser.add_argument("--onset-offsets-ms", default="",
+                        help="comma-separated onset offsets (ms) to score again, e.g. -23,-12,12,23,46")
     args = parser.parse_args()
+    offsets = [float(v) for v in args.onset_offsets_ms.split(",") if v.strip()]
     model = OnnxClassifier.load(args.model)
+    index = {c: i for i, c in enumerate(model.classes)}
+    shifted = {}
     with tempfile.TemporaryDirectory(prefix="musicml-real-kits-") as tmp:
         events = recorded_events(args.taxonomy, load_yaml(args.params), Path(tmp))
+        y = events["label"].map(index).to_numpy()
         images = np.zeros((len(events), 1, model.mel.n_mels, model.mel.n_frames), dtype=np.float32)
         for pos, image in iter_event_features(events, model.mel):
             images[pos, 0] = image
-    logits = np.concatenate([model.logits(images[s:s + 256]) for s in range(0, len(images), 256)])
-    index = {c: i for i, c in enumerate(model.classes)}
-    y, pred = events["label"].map(index).to_numpy(), logits.argmax(axis=1)
+        for ms in offsets:  # while the rendered SoundFont hits still exist
+            shifted[ms] = classification_metrics(y, predict(model, offset_images(events, model.mel, ms / 1000)),
+                                                 model.classes)["macro_f1"]
+    pred = predict(model, images)
     sessions = events["session_id"].astype(str).to_numpy()
     print(f"model {args.model}")
     report("all", y, pred, sessions, model.classes)
@@ -117,6 +148,8 @@ def main() -> None:
     print("per-class F1: " + "  ".join(f"{c} {m['f1']:.2f}" for c, m in per_class.items() if m["support"]))
     print("commonest errors: " + ", ".join(f"{true} as {predicted} {hits}/{of}"
                                            for true, predicted, hits, of in top_confusions(y, pred, model.classes)))
+    if shifted:
+        print("macro-F1 with onsets moved: " + "  ".join(f"{ms:+g} ms {f1:.3f}" for ms, f1 in shifted.items()))
 
 
 if __name__ == "__main__":
