@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import yaml
-from scratch_repo import DVC, ENV, ROOT, finish, make_scratch
+from scratch_repo import DVC, ROOT, finish, make_scratch, scratch_env
 
 STAGES = ("midi_synth", "midi_import", "midi_annotate", "midi_split", "midi_augment", "midi_features",
           "midi_validate", "midi_train", "midi_eval")
@@ -79,8 +79,8 @@ def _time_stages(scratch: Path, params: dict) -> None:
           f"load average {_load()}", flush=True)
     for stage in STAGES:
         cpu0, wall0 = _children_cpu(), time.perf_counter()
-        proc = subprocess.run([DVC, "repro", "--single-item", stage], cwd=scratch, env=ENV, capture_output=True,
-                              text=True)
+        proc = subprocess.run([DVC, "repro", "--single-item", stage], cwd=scratch, env=scratch_env(scratch),
+                              capture_output=True, text=True)
         wall, cpu = time.perf_counter() - wall0, _children_cpu() - cpu0
         if proc.returncode != 0:
             sys.exit(f"dvc repro {stage} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")

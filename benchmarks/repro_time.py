@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from scratch_repo import DVC, ENV, finish, make_scratch
+from scratch_repo import DVC, finish, make_scratch, scratch_env
 
 
 STAGE_LINE = re.compile(r"Running stage '([^']+)'")
@@ -36,8 +36,8 @@ def run(cmd: list[str], cwd: Path) -> tuple[float, list[tuple[str, float]]]:
     start = time.perf_counter()
     marks: list[tuple[str, float]] = []
     tail: list[str] = []
-    with subprocess.Popen(cmd, cwd=cwd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          bufsize=1) as proc:
+    with subprocess.Popen(cmd, cwd=cwd, env=scratch_env(cwd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, bufsize=1) as proc:
         for line in proc.stdout:
             tail = (tail + [line])[-40:]
             found = STAGE_LINE.search(line)

@@ -17,8 +17,19 @@ from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 DVC = str(Path(sys.executable).parent / "dvc")
-# The stages call `python stages/...`: the venv running the benchmark must come first on PATH.
-ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+
+
+def scratch_env(scratch: Path) -> dict[str, str]:
+    """The environment for commands run in ``scratch``.
+
+    The stages call `python stages/...`, so the venv running the benchmark comes first on PATH.
+    The venv installs musicml in editable mode from this working copy. Without the copy's
+    ``src`` first on PYTHONPATH, the copy's stages would import the working copy's code, and an
+    ``edit`` of the copy's src/ would silently not run, while DVC recorded the copy's file hashes.
+    """
+    python_path = os.pathsep.join(p for p in (str(Path(scratch) / "src"), os.environ.get("PYTHONPATH")) if p)
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+            "PYTHONPATH": python_path}
 
 
 def make_scratch(prefix: str, edit: Callable[[Path], None] | None = None) -> Path:
