@@ -17,7 +17,7 @@ miss it: negative = the clip is cut that early (silence before the hit), positiv
 kits (``make kits soundfonts``) has seen them, so its figure here is not a
 transfer figure: use the held-out kits of ``metrics/bootstrap.json`` for that model.
 
-    python benchmarks/real_kits.py [--model models/drum_classifier.onnx] [--onset-offsets-ms -23,0,23]
+    python benchmarks/real_kits.py [--model models/drum_classifier.onnx] [--onset-offsets-ms=-23,-12,12,23]
 """
 
 from __future__ import annotations
@@ -122,7 +122,8 @@ def main() -> None:
     parser.add_argument("--params", type=Path, default=ROOT / "params.yaml")
     parser.add_argument("--taxonomy", type=Path, default=ROOT / "configs/taxonomy.yaml")
     parser.add_argument("--onset-offsets-ms", default="",
-                        help="comma-separated onset offsets (ms) to score again, e.g. -23,-12,12,23,46")
+                        help="comma-separated onset offsets (ms) to score again; "
+                             "write --onset-offsets-ms=-23,12,... (with =)")
     args = parser.parse_args()
     offsets = [float(v) for v in args.onset_offsets_ms.split(",") if v.strip()]
     model = OnnxClassifier.load(args.model)
