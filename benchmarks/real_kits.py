@@ -77,18 +77,19 @@ def recorded_events(taxonomy_path: Path, params: dict, work: Path) -> pd.DataFra
     return events[events["label"].isin(taxonomy.classes)].reset_index(drop=True)
 
 
-def offset_images(events: pd.DataFrame, mel: MelConfig, offset_s: float) -> np.ndarray:
-    """Log-mel images of ``events`` with every onset moved by ``offset_s`` (may start before the audio).
+def offset_images(events: pd.DataFrame, mel: MelConfig, offsets_s: list[float]) -> dict[float, np.ndarray]:
+    """Log-mel images of ``events`` with every onset moved by each of ``offsets_s``, reading each file once.
 
     The file-reading path of the stages (:func:`musicml.features.iter_event_features`) rejects an
     onset before 0 s; a clip cut early must start there, padded with silence, as ``cut_clip`` does.
     """
     events = events.reset_index(drop=True)
-    images = np.zeros((len(events), 1, mel.n_mels, mel.n_frames), dtype=np.float32)
+    images = {offset: np.zeros((len(events), 1, mel.n_mels, mel.n_frames), dtype=np.float32) for offset in offsets_s}
     for path, group in events.groupby("audio_path", sort=True):
         audio = load_audio(path, sr=mel.sr)
         for pos, onset in zip(group.index, group["onset_s"]):
-            images[pos, 0] = log_mel(cut_clip(audio, float(onset) + offset_s, mel), mel)
+            for offset, out in images.items():
+                out[pos, 0] = log_mel(cut_clip(audio, float(onset) + offset, mel), mel)
     return images
 
 
@@ -128,16 +129,16 @@ def main() -> None:
     offsets = [float(v) for v in args.onset_offsets_ms.split(",") if v.strip()]
     model = OnnxClassifier.load(args.model)
     index = {c: i for i, c in enumerate(model.classes)}
-    shifted = {}
     with tempfile.TemporaryDirectory(prefix="musicml-real-kits-") as tmp:
         events = recorded_events(args.taxonomy, load_yaml(args.params), Path(tmp))
         y = events["label"].map(index).to_numpy()
         images = np.zeros((len(events), 1, model.mel.n_mels, model.mel.n_frames), dtype=np.float32)
         for pos, image in iter_event_features(events, model.mel):
             images[pos, 0] = image
-        for ms in offsets:  # while the rendered SoundFont hits still exist
-            shifted[ms] = classification_metrics(y, predict(model, offset_images(events, model.mel, ms / 1000)),
-                                                 model.classes)["macro_f1"]
+        # Cut while the rendered SoundFont hits still exist.
+        moved = offset_images(events, model.mel, [ms / 1000 for ms in offsets]) if offsets else {}
+    shifted = {ms: classification_metrics(y, predict(model, moved[ms / 1000]), model.classes)["macro_f1"]
+               for ms in offsets}
     pred = predict(model, images)
     sessions = events["session_id"].astype(str).to_numpy()
     print(f"model {args.model}")

@@ -48,12 +48,12 @@ def test_offset_images_move_the_clip_against_the_hit(tmp_path):
     events = pd.DataFrame({"audio_path": [str(tmp_path / "hits.wav")] * 2, "onset_s": [0.1, 0.6],
                            "event_id": ["a", "b"]})
     exact = np.stack([image for _, image in sorted(iter_event_features(events, mel), key=lambda t: t[0])])
-    assert np.array_equal(real_kits.offset_images(events, mel, 0.0)[:, 0], exact)
-    loudest = exact.max(axis=1).argmax(axis=1)  # frame of each clip's loudest moment
     hop_s = mel.hop_length / mel.sr
-    early = real_kits.offset_images(events, mel, -8 * hop_s)[:, 0]
-    late = real_kits.offset_images(events, mel, 4 * hop_s)[:, 0]
+    moved = real_kits.offset_images(events, mel, [0.0, -8 * hop_s, 4 * hop_s])
+    assert np.array_equal(moved[0.0][:, 0], exact)
+    loudest = exact.max(axis=1).argmax(axis=1)  # frame of each clip's loudest moment
+    early, late = moved[-8 * hop_s][:, 0], moved[4 * hop_s][:, 0]
     assert np.all(np.abs(early.max(axis=1).argmax(axis=1) - (loudest + 8)) <= 1)  # silence before the hit
     assert np.all(late.max(axis=1).argmax(axis=1) <= np.maximum(loudest - 3, 0))  # the attack cut
     # A clip cut before the start of the file is padded, not refused.
-    assert real_kits.offset_images(events.iloc[:1], mel, -0.2).shape == (1, 1, 32, 64)
+    assert real_kits.offset_images(events.iloc[:1], mel, [-0.2])[-0.2].shape == (1, 1, 32, 64)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 from conftest import ROOT
 
@@ -24,5 +26,5 @@ def test_a_scratch_copy_imports_its_own_musicml(tmp_path):
 
 def test_the_scratch_environment_puts_the_venv_first():
     env = scratch_repo.scratch_env(ROOT)
-    assert env["PATH"].split(":")[0] == str(scratch_repo.Path(sys.executable).parent)
-    assert env["PYTHONPATH"].split(":")[0] == str(ROOT / "src")
+    assert env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
+    assert env["PYTHONPATH"].split(os.pathsep)[0] == str(ROOT / "src")
